@@ -1,0 +1,249 @@
+"""The results database: every structure, label, model, MD run and observable.
+
+Factors of the study (seed, level of theory, data kind, subset replica, dataset
+size) are typed columns. Bulk arrays live in the file store; rows keep their
+relative path and sha256. Each step row has a unique ``key`` (a hash of its
+inputs), which is what makes every step of a campaign idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+HASH = String(64)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    config: Mapped[dict[str, Any]]
+    config_hash: Mapped[str] = mapped_column(HASH)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class CampaignMember(Base):
+    """Rows a campaign produced or reused (boxes, sample sets, models, MD runs); shared rows link to many."""
+
+    __tablename__ = "campaign_member"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), primary_key=True)
+    table: Mapped[str] = mapped_column(String(30), primary_key=True)
+    row_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class LevelOfTheoryRow(Base):
+    __tablename__ = "level_of_theory"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hash: Mapped[str] = mapped_column(HASH, unique=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    code: Mapped[str] = mapped_column(String(50))
+    code_version: Mapped[str] = mapped_column(String(50))
+    method: Mapped[str] = mapped_column(String(100))
+    basis: Mapped[str | None] = mapped_column(String(100))
+    dispersion: Mapped[str | None] = mapped_column(String(100))
+    settings: Mapped[dict[str, Any]]
+
+
+class LiquidBox(Base):
+    """A packed liquid box built from a campaign's liquid (for sampling or production MD)."""
+
+    __tablename__ = "liquid_box"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(HASH, unique=True)
+    liquid: Mapped[str] = mapped_column(String(100), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))  # sampling | md
+    n_molecules: Mapped[int] = mapped_column(Integer)
+    density_g_cm3: Mapped[float] = mapped_column(Float)
+    composition: Mapped[list[Any]]  # [[smiles, molecules], ...]
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    structure: Mapped[Structure] = relationship()
+
+
+class SampleSet(Base):
+    """One sampling MD of one liquid box and the structures cut from it."""
+
+    __tablename__ = "sample_set"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(HASH, unique=True)
+    liquid: Mapped[str] = mapped_column(String(100), index=True)
+    box_structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"))
+    potential: Mapped[str] = mapped_column(String(200))
+    temperature_k: Mapped[float] = mapped_column(Float)
+    n_steps: Mapped[int] = mapped_column(Integer)
+    timestep_fs: Mapped[float] = mapped_column(Float)
+    settings: Mapped[dict[str, Any]]
+    wall_time_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    members: Mapped[list[SampleMember]] = relationship(back_populates="sample_set")
+
+
+class Structure(Base):
+    __tablename__ = "structure"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hash: Mapped[str] = mapped_column(HASH, unique=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)  # molecule | box | cluster | periodic
+    formula: Mapped[str] = mapped_column(String(200))
+    n_atoms: Mapped[int] = mapped_column(Integer)
+    n_molecules: Mapped[int] = mapped_column(Integer)
+    pbc: Mapped[bool] = mapped_column(Boolean)
+    file: Mapped[str] = mapped_column(String(300))
+    file_sha256: Mapped[str] = mapped_column(HASH)
+    source: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SampleMember(Base):
+    __tablename__ = "sample_member"
+    sample_set_id: Mapped[int] = mapped_column(ForeignKey("sample_set.id"), primary_key=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"), primary_key=True)
+    sample_set: Mapped[SampleSet] = relationship(back_populates="members")
+    structure: Mapped[Structure] = relationship()
+
+
+class Label(Base):
+    __tablename__ = "label"
+    __table_args__ = (UniqueConstraint("structure_id", "level_of_theory_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"), index=True)
+    level_of_theory_id: Mapped[int] = mapped_column(ForeignKey("level_of_theory.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), index=True)  # ok | failed
+    energy_ev: Mapped[float | None] = mapped_column(Float)
+    arrays_file: Mapped[str | None] = mapped_column(String(300))  # npz: forces eV/Å, stress eV/Å³
+    arrays_sha256: Mapped[str | None] = mapped_column(HASH)
+    error: Mapped[str | None] = mapped_column(Text)
+    wall_time_s: Mapped[float] = mapped_column(Float)
+    host: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    structure: Mapped[Structure] = relationship()
+    level_of_theory: Mapped[LevelOfTheoryRow] = relationship()
+
+
+class Dataset(Base):
+    __tablename__ = "dataset"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(HASH, unique=True)
+    level_of_theory_id: Mapped[int] = mapped_column(ForeignKey("level_of_theory.id"))
+    data_kind: Mapped[str] = mapped_column(String(20), index=True)  # cluster | periodic
+    size: Mapped[int] = mapped_column(Integer)  # training structures
+    subset_replica: Mapped[int] = mapped_column(Integer)
+    selection: Mapped[str] = mapped_column(String(50))
+    n_train: Mapped[int] = mapped_column(Integer)
+    n_valid: Mapped[int] = mapped_column(Integer)
+    n_test: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    level_of_theory: Mapped[LevelOfTheoryRow] = relationship()
+
+
+class DatasetMember(Base):
+    __tablename__ = "dataset_member"
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("label.id"), primary_key=True)
+    split: Mapped[str] = mapped_column(String(10))  # train | valid | test
+    label: Mapped[Label] = relationship()
+
+
+class Model(Base):
+    __tablename__ = "model"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(HASH, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), index=True)
+    seed: Mapped[int] = mapped_column(Integer, index=True)
+    hyperparameters: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(10), index=True)  # ok | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    device: Mapped[str | None] = mapped_column(String(50))
+    mace_version: Mapped[str | None] = mapped_column(String(50))
+    e0s_ev: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    train_time_s: Mapped[float | None] = mapped_column(Float)
+    file: Mapped[str | None] = mapped_column(String(300))
+    file_sha256: Mapped[str | None] = mapped_column(HASH)
+    rmse_e_train_mev_per_atom: Mapped[float | None] = mapped_column(Float)
+    rmse_e_valid_mev_per_atom: Mapped[float | None] = mapped_column(Float)
+    rmse_e_test_mev_per_atom: Mapped[float | None] = mapped_column(Float)
+    rmse_f_train_mev_per_ang: Mapped[float | None] = mapped_column(Float)
+    rmse_f_valid_mev_per_ang: Mapped[float | None] = mapped_column(Float)
+    rmse_f_test_mev_per_ang: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    dataset: Mapped[Dataset] = relationship()
+
+
+class MDRun(Base):
+    __tablename__ = "md_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(HASH, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    model_id: Mapped[int] = mapped_column(ForeignKey("model.id"), index=True)
+    liquid: Mapped[str] = mapped_column(String(100), index=True)
+    box_structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"))
+    ensemble: Mapped[str] = mapped_column(String(20))
+    temperature_k: Mapped[float] = mapped_column(Float)
+    pressure_bar: Mapped[float | None] = mapped_column(Float)
+    timestep_fs: Mapped[float] = mapped_column(Float)
+    n_steps_target: Mapped[int] = mapped_column(Integer)
+    n_steps_done: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10), index=True)  # ok | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]]
+    wall_time_s: Mapped[float | None] = mapped_column(Float)
+    steps_per_s: Mapped[float | None] = mapped_column(Float)
+    ns_per_day: Mapped[float | None] = mapped_column(Float)
+    device: Mapped[str | None] = mapped_column(String(50))
+    log_file: Mapped[str | None] = mapped_column(String(300))
+    trajectory_file: Mapped[str | None] = mapped_column(String(300))
+    trajectory_sha256: Mapped[str | None] = mapped_column(HASH)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    model: Mapped[Model] = relationship()
+
+
+class Observable(Base):
+    __tablename__ = "observable"
+    __table_args__ = (UniqueConstraint("md_run_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    md_run_id: Mapped[int] = mapped_column(ForeignKey("md_run.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    value: Mapped[float] = mapped_column(Float)
+    sem: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(30))
+    method: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Artifact(Base):
+    """A file a person looks at (plot, report), listed so the CLI and report find it."""
+
+    __tablename__ = "artifact"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))  # e.g. "md_run:3", "model:2", "campaign:1"
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))  # plot | report
+    path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(HASH)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

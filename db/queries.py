@@ -1,0 +1,124 @@
+"""Read-side queries used by flows, the CLI and the report."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import SampleMember, Structure
+
+
+def structures_of_sample_sets(session: Session, sample_set_ids: list[int], kinds: list[str]) -> list[int]:
+    """Ids of the structures of the given kinds in these sample sets, in id order."""
+    query = (
+        select(Structure.id)
+        .join(SampleMember, SampleMember.structure_id == Structure.id)
+        .where(SampleMember.sample_set_id.in_(sample_set_ids), Structure.kind.in_(kinds))
+        .distinct()
+        .order_by(Structure.id)
+    )
+    return list(session.scalars(query))
+
+
+def campaign_row_ids(session: Session, campaign_id: int, table: str) -> list[int]:
+    from db.models import CampaignMember
+
+    query = select(CampaignMember.row_id).where(
+        CampaignMember.campaign_id == campaign_id, CampaignMember.table == table
+    ).order_by(CampaignMember.row_id)
+    return list(session.scalars(query))
+
+
+RESULT_COLUMNS = (
+    "model", "liquid", "seed", "level_of_theory", "data_kind", "dataset_size", "subset_replica",
+    "rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang", "md_status", "density_g_cm3", "density_sem_g_cm3",
+    "diffusion_cm2_s", "diffusion_sem_cm2_s", "ns_per_day",
+)
+
+
+def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list[dict]:
+    """One row per model of the campaign and liquid: factors, test errors and the MD observables with SEMs."""
+    from db.models import Dataset, LevelOfTheoryRow, MDRun, Model, Observable
+
+    model_ids = campaign_row_ids(session, campaign_id, "model")
+    run_ids = campaign_row_ids(session, campaign_id, "md_run")
+    runs = {(r.model_id, r.liquid): r for r in session.scalars(select(MDRun).where(MDRun.id.in_(run_ids)))}
+    observables: dict[tuple[int, str], Observable] = {
+        (o.md_run_id, o.name): o for o in session.scalars(select(Observable).where(Observable.md_run_id.in_(run_ids)))
+    }
+    rows = []
+    query = (
+        select(Model, Dataset, LevelOfTheoryRow)
+        .join(Dataset, Dataset.id == Model.dataset_id)
+        .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Dataset.level_of_theory_id)
+        .where(Model.id.in_(model_ids))
+        .order_by(LevelOfTheoryRow.name, Dataset.data_kind, Dataset.size, Dataset.subset_replica, Model.seed)
+    )
+    for model, dataset, level in session.execute(query).all():
+        for liquid in liquids:
+            run = runs.get((model.id, liquid))
+            density = observables.get((run.id, "density_g_cm3")) if run else None
+            diffusion = observables.get((run.id, "diffusion_cm2_s")) if run else None
+            rows.append({
+                "model": model.name,
+                "liquid": liquid,
+                "seed": model.seed,
+                "level_of_theory": level.name,
+                "data_kind": dataset.data_kind,
+                "dataset_size": dataset.size,
+                "subset_replica": dataset.subset_replica,
+                "rmse_e_test_mev_per_atom": model.rmse_e_test_mev_per_atom,
+                "rmse_f_test_mev_per_ang": model.rmse_f_test_mev_per_ang,
+                "md_status": (run.status if run else ("no model" if model.status != "ok" else "pending")),
+                "density_g_cm3": density.value if density else None,
+                "density_sem_g_cm3": density.sem if density else None,
+                "diffusion_cm2_s": diffusion.value if diffusion else None,
+                "diffusion_sem_cm2_s": diffusion.sem if diffusion else None,
+                "ns_per_day": run.ns_per_day if run else None,
+            })
+    return rows
+
+
+def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  # noqa: ANN001 (tasks.campaign.Campaign)
+    """Per stage: planned, done, failed and pending counts (planned None where it is unknown yet)."""
+    from sqlalchemy import func
+
+    from db.models import Label, LevelOfTheoryRow, MDRun, Model, Observable
+
+    n_liquids = len(config.liquids)
+    levels = config.labelling.levels_of_theory
+    kinds = config.training.data_kinds
+    boxes = len(campaign_row_ids(session, campaign_id, "liquid_box"))
+    sample_sets = campaign_row_ids(session, campaign_id, "sample_set")
+    structure_ids = structures_of_sample_sets(session, sample_sets, list(kinds)) if sample_sets else []
+    label_counts = dict(
+        session.execute(
+            select(Label.status, func.count())
+            .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Label.level_of_theory_id)
+            .where(Label.structure_id.in_(structure_ids), LevelOfTheoryRow.name.in_(levels))
+            .group_by(Label.status)
+        ).all()
+    )
+    models = list(session.scalars(select(Model).where(Model.id.in_(campaign_row_ids(session, campaign_id, "model")))))
+    runs = list(session.scalars(select(MDRun).where(MDRun.id.in_(campaign_row_ids(session, campaign_id, "md_run")))))
+    ok_models = [m for m in models if m.status == "ok"]
+    ok_runs = [r for r in runs if r.status == "ok"]
+    analysed = set(
+        session.scalars(select(Observable.md_run_id).where(
+            Observable.md_run_id.in_([r.id for r in ok_runs]), Observable.name == "density_g_cm3"))
+    )
+    label_planned = len(structure_ids) * len(levels) if len(sample_sets) == n_liquids else None
+    rows = [
+        ("build", 2 * n_liquids, boxes, 0),
+        ("sample", n_liquids, len(sample_sets), 0),
+        ("label", label_planned, label_counts.get("ok", 0), label_counts.get("failed", 0)),
+        ("train", len(levels) * len(kinds) * len(config.training.seeds), len(ok_models), len(models) - len(ok_models)),
+        ("evaluate", len(ok_models), sum(m.rmse_e_test_mev_per_atom is not None for m in ok_models), 0),
+        ("simulate", len(ok_models) * n_liquids, len(ok_runs), len(runs) - len(ok_runs)),
+        ("analyse", len(ok_runs), len(analysed), 0),
+    ]
+    return [
+        {"stage": stage, "planned": planned, "done": done, "failed": failed,
+         "pending": None if planned is None else max(planned - done - failed, 0)}
+        for stage, planned, done, failed in rows
+    ]

@@ -1,0 +1,80 @@
+"""Get-or-create helpers that keep rows unique under concurrent writers."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from ase import Atoms
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.models import Base, LevelOfTheoryRow, Structure
+from tasks.hashing import hash_atoms
+from tasks.qm.levels import LevelOfTheory
+from tasks.store import FileStore
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+def get_or_create(session: Session, model: type[RowT], unique: dict[str, Any], **fields: Any) -> RowT:
+    """The row matching ``unique``, created with ``fields`` if absent (safe when another writer races us)."""
+    query = select(model).filter_by(**unique)
+    row = session.scalars(query).first()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = model(**unique, **fields)
+            session.add(row)
+        return row
+    except IntegrityError:
+        return session.scalars(query).one()
+
+
+def level_row(session: Session, level: LevelOfTheory) -> LevelOfTheoryRow:
+    fields = level.model_dump()
+    return get_or_create(session, LevelOfTheoryRow, {"hash": level.hash}, **fields)
+
+
+def structure_row(session: Session, store: FileStore, atoms: Atoms, kind: str, source: dict[str, Any]) -> Structure:
+    """The structure row of ``atoms`` (deduplicated by content hash), its file written to the store."""
+    digest = hash_atoms(atoms)
+    existing = session.scalars(select(Structure).filter_by(hash=digest)).first()
+    if existing is not None:
+        return existing
+    file, file_sha = store.put_atoms(atoms)
+    n_molecules = int(atoms.info.get("n_molecules", len(set(atoms.arrays.get("mol_id", [0])))))
+    return get_or_create(
+        session,
+        Structure,
+        {"hash": digest},
+        kind=kind,
+        formula=atoms.get_chemical_formula(),
+        n_atoms=len(atoms),
+        n_molecules=n_molecules,
+        pbc=bool(atoms.pbc.all()),
+        file=file,
+        file_sha256=file_sha,
+        source=source,
+    )
+
+
+def link_to_campaign(session: Session, campaign_id: int, table: str, row_id: int) -> None:
+    """Record that a campaign produced or reused a row."""
+    from db.models import CampaignMember
+
+    get_or_create(session, CampaignMember, {"campaign_id": campaign_id, "table": table, "row_id": row_id})
+
+
+def find_by_key(session: Session, model: type[RowT], key: str) -> RowT | None:
+    return session.scalars(select(model).filter_by(key=key)).first()
+
+
+def record_artifact(session: Session, owner: str, name: str, kind: str, path) -> None:  # noqa: ANN001
+    """List a file a person looks at (plot, report) under its owner, e.g. ``md_run:3``."""
+    from db.models import Artifact
+    from tasks.hashing import sha256_file
+
+    row = get_or_create(session, Artifact, {"owner": owner, "name": name}, kind=kind, path=str(path), sha256=sha256_file(path))
+    row.path, row.sha256 = str(path), sha256_file(path)

@@ -1,0 +1,101 @@
+"""The campaign flow: composes the steps of ``tasks.steps``; no science here."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed, wait
+
+from db.engine import session_scope
+from db.queries import structures_of_sample_sets
+from tasks.campaign import Campaign
+from tasks.steps.analyse import analyse_run
+from tasks.steps.build import build_liquid_box
+from tasks.steps.label import label_batch
+from tasks.steps.report import write_report
+from tasks.steps.sample import sample_structures
+from tasks.steps.simulate import simulate_liquid
+from tasks.steps.train import assemble_dataset, evaluate_model, train_model
+from tasks.workspace import Workspace
+
+
+@flow(name="mlipcamp-campaign", flow_run_name="campaign {config.name}", log_prints=True)
+def run_campaign(config: Campaign, ws: Workspace) -> str:
+    """Build, sample, label, train, evaluate, simulate, analyse and report; return the report path."""
+    logger = get_run_logger()
+    sampling, md, training = config.sampling, config.md, config.training
+    liquid_names = [liquid.name for liquid in config.liquids]
+
+    sampling_boxes, md_boxes, sample_sets = {}, {}, []
+    for liquid in config.liquids:
+        sampling_boxes[liquid.name] = build_liquid_box.with_options(
+            task_run_name=f"build {liquid.name} box n={sampling.n_molecules} (sampling)"
+        ).submit(ws, liquid, sampling.n_molecules, "sampling", sampling.seed)
+        md_boxes[liquid.name] = build_liquid_box.with_options(
+            task_run_name=f"build {liquid.name} box n={md.n_molecules} (md)"
+        ).submit(ws, liquid, md.n_molecules, "md", md.seed)
+        sample_sets.append(
+            sample_structures.with_options(
+                task_run_name=f"sample {liquid.name} {sampling.potential} {sampling.temperature:g} K"
+            ).submit(ws, sampling_boxes[liquid.name], sampling)
+        )
+    sample_set_ids = [future.result() for future in sample_sets]
+
+    with session_scope(ws.db_url) as session:
+        structure_ids = structures_of_sample_sets(session, sample_set_ids, list(training.data_kinds))
+    labels = _label_all(ws, config, structure_ids)
+    logger.info("labels: %s", labels)
+
+    trained_on = "+".join(liquid_names)
+    evaluations, analyses = [], []
+    for level in config.labelling.levels_of_theory:
+        for kind in training.data_kinds:
+            dataset = assemble_dataset.with_options(task_run_name=f"select {trained_on} {level} {kind}").submit(
+                ws, sample_set_ids, level, kind, training.valid_fraction, training.test_fraction
+            )
+            for seed in training.seeds:
+                name = f"{level}-{kind}-seed{seed}"
+                model = train_model.with_options(task_run_name=f"train {trained_on} {level} {kind} seed={seed}").submit(
+                    ws, dataset, seed, training.mace, training.device, training.n_threads, name
+                )
+                evaluations.append(
+                    evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device)
+                )
+                for liquid in config.liquids:
+                    run_name = f"{liquid.name}-{name}"
+                    run = simulate_liquid.with_options(
+                        task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
+                    ).submit(ws, model, liquid, md_boxes[liquid.name], md, run_name)
+                    analyses.append(
+                        analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(ws, run, config.analysis)
+                    )
+    downstream = evaluations + analyses
+    wait(downstream)
+    report = write_report.submit(ws, config.name, liquid_names).result()
+    failed = [f for f in downstream if not f.state.is_completed()]
+    if failed:
+        raise RuntimeError(f"{len(failed)} steps failed (report written to {report}); see the Prefect logs")
+    return report
+
+
+def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dict[str, int]:
+    """Fan labelling out in batches per level of theory; progress shown as a Prefect artifact."""
+    labelling = config.labelling
+    batches = [structure_ids[i : i + labelling.batch_size] for i in range(0, len(structure_ids), labelling.batch_size)]
+    futures = []
+    for level in labelling.levels_of_theory:
+        for index, batch in enumerate(batches, start=1):
+            futures.append(
+                label_batch.with_options(task_run_name=f"label {level} batch {index}/{len(batches)} ({len(batch)})").submit(
+                    ws, batch, level, labelling.n_threads, labelling.retries
+                )
+            )
+    total = {"ok": 0, "failed": 0, "reused": 0}
+    if not futures:
+        return total
+    progress = create_progress_artifact(progress=0.0, description=f"{config.name}: labelling batches done")
+    for done, future in enumerate(as_completed(futures), start=1):
+        for key, count in future.result().items():
+            total[key] += count
+        update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(futures))
+    return total

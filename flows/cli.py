@@ -1,0 +1,211 @@
+"""The ``mlipcamp`` command line: run a campaign, show its status, query its results."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from db.engine import DatabaseError, init_db, redact, session_scope, sqlite_url
+from tasks.campaign import Campaign, CampaignError, load_campaign
+from tasks.workspace import Workspace
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+ConfigArg = Annotated[Path, typer.Argument(help="campaign file (YAML)")]
+WorkdirOpt = Annotated[
+    Path | None, typer.Option("--workdir", "-w", help="where the database, file store, plots and report go [runs/NAME]")
+]
+
+
+def main() -> None:
+    app()
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    workdir: WorkdirOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's task logs")] = False,
+) -> None:
+    """Run or resume a campaign: only what is missing from the database is computed."""
+    campaign, ws = _open(config, workdir, create=True)
+    from flows.runner import prefect_api, prefect_environment
+
+    prefect_environment(Path(ws.workdir), verbose)
+    started = time.perf_counter()
+    console.print(f"[bold]campaign {campaign.name}[/] → {ws.workdir}")
+    with prefect_api() as api_url:
+        console.print(f"Prefect API: {api_url}")
+        from flows.runner import run as run_flow
+
+        with _StageProgress(ws, campaign):
+            try:
+                report = run_flow(campaign, ws)
+            except Exception as exc:  # the flow's failures are already logged by Prefect
+                _fail(f"campaign {campaign.name} did not finish: {exc}", code=1)
+    console.print(f"[green]done[/] in {time.perf_counter() - started:.0f} s")
+    _print_failures(ws, campaign)
+    _print_locations(ws, report)
+
+
+@app.command()
+def status(config: ConfigArg, workdir: WorkdirOpt = None) -> None:
+    """Counts of done / failed / pending work per stage."""
+    from db.queries import campaign_status
+
+    campaign, ws = _open(config, workdir)
+    with session_scope(ws.db_url) as session:
+        rows = campaign_status(session, ws.campaign_id, campaign)
+    table = Table("stage", "planned", "done", "failed", "pending", title=f"campaign {campaign.name}")
+    for row in rows:
+        table.add_row(row["stage"], *(_cell(row[k]) for k in ("planned", "done", "failed", "pending")))
+    console.print(table)
+
+
+@app.command()
+def results(
+    config: ConfigArg,
+    workdir: WorkdirOpt = None,
+    format: Annotated[Literal["table", "csv"], typer.Option("--format", "-f")] = "table",
+) -> None:
+    """One row per model and liquid: factors, test errors, density and self-diffusion with standard errors."""
+    from db.queries import RESULT_COLUMNS, results_rows
+
+    campaign, ws = _open(config, workdir)
+    with session_scope(ws.db_url) as session:
+        rows = results_rows(session, ws.campaign_id, [liquid.name for liquid in campaign.liquids])
+    if format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(RESULT_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    table = Table(*RESULT_COLUMNS, title=f"campaign {campaign.name}")
+    for row in rows:
+        table.add_row(*(_cell(row[c]) for c in RESULT_COLUMNS))
+    console.print(table)
+
+
+def _open(config: Path, workdir: Path | None, create: bool = False) -> tuple[Campaign, Workspace]:
+    """Validate the campaign file and open (or, for ``run``, create) its database."""
+    try:
+        campaign = load_campaign(config)
+    except CampaignError as exc:
+        _fail(str(exc), code=2)
+    workdir = (workdir or Path("runs") / campaign.name).resolve()
+    db_path = workdir / "mlipcamp.sqlite"
+    url = campaign.database_url or sqlite_url(db_path)
+    if not create and campaign.database_url is None and not db_path.exists():
+        _fail(f"no results for campaign {campaign.name} in {workdir}: run `mlipcamp run {config}` first", code=2)
+    try:
+        if create:
+            workdir.mkdir(parents=True, exist_ok=True)
+        init_db(url)
+        campaign_id = _register(url, campaign, create)
+    except DatabaseError as exc:
+        _fail(str(exc), code=3)
+    return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id)
+
+
+def _register(url: str, campaign: Campaign, create: bool) -> int:
+    from sqlalchemy import select
+
+    from db.models import Campaign as CampaignRow
+
+    with session_scope(url) as session:
+        row = session.scalars(select(CampaignRow).filter_by(name=campaign.name)).first()
+        if row is None and not create:
+            _fail(f"campaign {campaign.name} is not in database {redact(url)}: run it first", code=2)
+        if row is None:
+            row = CampaignRow(name=campaign.name, config={}, config_hash="")
+            session.add(row)
+        if create:
+            row.config, row.config_hash = campaign.model_dump(mode="json"), campaign.config_hash
+        session.flush()
+        return row.id
+
+
+def _print_locations(ws: Workspace, report: str) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_row("database", redact(ws.db_url))
+    table.add_row("report", report)
+    table.add_row("results", str(Path(ws.workdir) / "results.csv"))
+    table.add_row("plots", str(ws.plots_dir))
+    console.print(table)
+
+
+def _print_failures(ws: Workspace, campaign: Campaign) -> None:
+    from db.queries import campaign_status
+
+    with session_scope(ws.db_url) as session:
+        failed = [f"{row['failed']} {row['stage']}" for row in campaign_status(session, ws.campaign_id, campaign) if row["failed"]]
+    if failed:
+        console.print(f"[yellow]recorded failures:[/] {', '.join(failed)} (reasons in the database and the Prefect logs)")
+
+
+class _StageProgress:
+    """Progress bars per stage, read from the database every few seconds while the flow runs."""
+
+    def __init__(self, ws: Workspace, campaign: Campaign, period_s: float = 2.0):
+        self.ws, self.campaign, self.period_s = ws, campaign, period_s
+        self.progress = Progress(
+            TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.bars: dict[str, int] = {}
+
+    def __enter__(self) -> _StageProgress:
+        self.progress.start()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._update()
+        self.progress.stop()
+
+    def _poll(self) -> None:
+        while not self.stop.wait(self.period_s):
+            self._update()
+
+    def _update(self) -> None:
+        from db.queries import campaign_status
+
+        try:
+            with session_scope(self.ws.db_url) as session:
+                rows = campaign_status(session, self.ws.campaign_id, self.campaign)
+        except Exception:  # a busy database must never break the run; the next poll catches up
+            return
+        for row in rows:
+            total = row["planned"]
+            finished = row["done"] + row["failed"]
+            note = f"[red]{row['failed']} failed[/]" if row["failed"] else ""
+            if row["stage"] not in self.bars:
+                self.bars[row["stage"]] = self.progress.add_task(row["stage"], total=total, note=note)
+            self.progress.update(self.bars[row["stage"]], completed=finished, total=total, note=note)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)

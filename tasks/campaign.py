@@ -1,0 +1,224 @@
+"""The campaign file: a typed schema that rejects bad input before any compute.
+
+Quantities carry units ("313 K", "1 fs", "1.32 g/cm^3"); fields hold them in
+K, bar, fs, g/cm³ and Å. ``load_campaign`` turns every problem into one
+``CampaignError`` whose message names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tasks.hashing import hash_json
+from tasks.units import Density, Length, Pressure, Temperature, Time
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class CampaignError(ValueError):
+    """A campaign file that cannot be run; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component(_Strict):
+    smiles: str
+    ratio: float = Field(1.0, gt=0, description="mole ratio of this species in the liquid")
+
+    @field_validator("smiles")
+    @classmethod
+    def _parses(cls, smiles: str) -> str:
+        from tasks.structures.build import InvalidSmilesError, canonical_smiles
+
+        try:
+            canonical_smiles(smiles)
+        except InvalidSmilesError as exc:
+            raise ValueError(str(exc)) from None
+        return smiles
+
+
+class Liquid(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    components: Annotated[list[Component], Field(min_length=1)]
+    temperature: Temperature
+    pressure: Pressure = 1.0
+    density: Density = Field(description="density at which the boxes are packed")
+
+    def counts(self, n_molecules: int) -> list[tuple[str, int]]:
+        """(smiles, molecules) for a box of ``n_molecules`` following the mole ratios."""
+        total = sum(c.ratio for c in self.components)
+        counts = [round(n_molecules * c.ratio / total) for c in self.components]
+        if any(n == 0 for n in counts):
+            raise CampaignError(f"liquid {self.name}: {n_molecules} molecules are too few for its mole ratios")
+        return [(c.smiles, n) for c, n in zip(self.components, counts, strict=True)]
+
+
+def _known_level(name: str) -> str:
+    from tasks.qm.levels import UnknownLevelError, get_level
+
+    try:
+        return get_level(name).name
+    except UnknownLevelError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class Sampling(_Strict):
+    potential: str = "gfn2-xtb"
+    n_molecules: int = Field(8, ge=1, description="molecules in the sampling box")
+    temperature: Temperature
+    timestep: Time = 1.0
+    n_steps: int = Field(gt=0)
+    snapshot_interval: int = Field(gt=0, description="MD steps between snapshots")
+    friction: float = Field(0.01, gt=0, description="Langevin friction, 1/fs")
+    clusters_per_snapshot: int = Field(10, ge=0)
+    cluster_size: tuple[int, int] = (1, 4)
+    periodic_snapshots: bool = True
+    seed: int = 0
+
+    @field_validator("potential")
+    @classmethod
+    def _potential(cls, name: str) -> str:
+        return _known_level(name)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Sampling:
+        low, high = self.cluster_size
+        if not 1 <= low <= high:
+            raise ValueError(f"cluster_size must be [min, max] with 1 <= min <= max, got {list(self.cluster_size)}")
+        if high > self.n_molecules:
+            raise ValueError(f"cluster_size max {high} exceeds the sampling box's n_molecules {self.n_molecules}")
+        if self.snapshot_interval > self.n_steps:
+            raise ValueError("snapshot_interval is longer than n_steps: no snapshot would be taken")
+        return self
+
+
+class Labelling(_Strict):
+    levels_of_theory: Annotated[list[str], Field(min_length=1)] = ["gfn2-xtb"]
+    batch_size: int = Field(50, ge=1, description="structures per labelling task")
+    n_threads: int = Field(1, ge=1, description="OpenMP/BLAS threads per QM job")
+    retries: int = Field(1, ge=0, description="extra attempts for a failed label")
+
+    @field_validator("levels_of_theory")
+    @classmethod
+    def _levels(cls, names: list[str]) -> list[str]:
+        return [_known_level(name) for name in names]
+
+
+class MaceHyperparameters(_Strict):
+    num_channels: int = Field(16, ge=1)
+    max_L: int = Field(0, ge=0, le=3)
+    num_interactions: int = Field(2, ge=1)
+    correlation: int = Field(2, ge=1)
+    r_max: Length = 4.0
+    batch_size: int = Field(8, ge=1)
+    max_epochs: int = Field(30, ge=1)
+    lr: float = Field(0.01, gt=0)
+    energy_weight: float = Field(1.0, ge=0)
+    forces_weight: float = Field(100.0, ge=0)
+    default_dtype: Literal["float32", "float64"] = "float64"
+
+
+class Training(_Strict):
+    data_kinds: Annotated[list[Literal["cluster", "periodic"]], Field(min_length=1)] = ["cluster"]
+    seeds: Annotated[list[int], Field(min_length=1)]
+    valid_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    n_threads: int = Field(1, ge=1, description="torch threads per training on CPU")
+    mace: MaceHyperparameters = MaceHyperparameters()
+
+
+class MolecularDynamics(_Strict):
+    n_molecules: int = Field(ge=2, description="molecules in the production box")
+    ensemble: Literal["npt"] = "npt"
+    timestep: Time = 1.0
+    n_steps: int = Field(gt=0)
+    thermostat_damping: Time = 100.0
+    barostat_damping: Time = 1000.0
+    log_interval: int = Field(10, gt=0, description="steps between log rows")
+    trajectory_interval: int = Field(10, gt=0, description="steps between trajectory frames")
+    n_threads: int = Field(1, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+
+
+class Analysis(_Strict):
+    rdf_r_max: Length = 6.0
+    rdf_bins: int = Field(60, ge=5)
+    diffusion_blocks: int = Field(4, ge=2)
+
+
+class Execution(_Strict):
+    n_workers: int = Field(2, ge=1, description="Dask worker processes of the local cluster")
+    threads_per_worker: int = Field(1, ge=1)
+
+
+class Campaign(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the work directory")
+    liquids: Annotated[list[Liquid], Field(min_length=1)]
+    sampling: Sampling
+    labelling: Labelling = Labelling()
+    training: Training
+    md: MolecularDynamics
+    analysis: Analysis = Analysis()
+    execution: Execution = Execution()
+
+    @model_validator(mode="after")
+    def _unique_liquids(self) -> Campaign:
+        names = [liquid.name for liquid in self.liquids]
+        if len(set(names)) != len(names):
+            raise ValueError(f"liquid names must be unique, got {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _enough_frames(self) -> Campaign:
+        from tasks.analysis.diffusion import MIN_BLOCK_FRAMES
+
+        frames = self.md.n_steps // self.md.trajectory_interval + 1
+        needed = MIN_BLOCK_FRAMES * self.analysis.diffusion_blocks
+        if frames < needed:
+            raise ValueError(
+                f"md gives {frames} trajectory frames (n_steps / trajectory_interval + 1) but diffusion with "
+                f"analysis.diffusion_blocks={self.analysis.diffusion_blocks} needs at least {needed}"
+            )
+        return self
+
+    @property
+    def config_hash(self) -> str:
+        return hash_json(self.model_dump(mode="json"))
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign file; raise CampaignError naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise CampaignError(f"{path}: campaign file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CampaignError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CampaignError(f"{path}: expected a mapping of campaign settings at the top level")
+    try:
+        return Campaign.model_validate(data)
+    except ValidationError as exc:
+        raise CampaignError(f"{path}: " + "; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def _describe(error: dict) -> str:
+    location = ""
+    for part in error["loc"]:
+        location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    message = re.sub(r"^(Value error|Assertion failed), ", "", message)
+    return f"{location or '(top level)'}: {message}"

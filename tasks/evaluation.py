@@ -1,0 +1,106 @@
+"""Predictions of a trained MACE model, their errors against reference labels, and parity plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from mace.calculators import MACECalculator
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def predict(model_path: Path, structures: Sequence[Atoms], device: str = "cpu") -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies (eV, shape (n,)) and forces (eV/Å, one (n_atoms, 3) array each) of a MACE model."""
+    calc = MACECalculator(model_paths=Path(model_path), device=device)
+    energies, forces = [], []
+    for atoms in structures:
+        atoms = atoms.copy()
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy())
+        forces.append(np.array(atoms.get_forces()))
+    return np.array(energies, dtype=float), forces
+
+
+def _per_atom_and_component_errors(
+    ref_energies_eV: Sequence[float],
+    pred_energies_eV: Sequence[float],
+    n_atoms: Sequence[int],
+    ref_forces: Sequence[np.ndarray],
+    pred_forces: Sequence[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Energy errors per atom (eV/atom) and all force-component errors (eV/Å), shapes checked."""
+    ref_e, pred_e, n = (np.asarray(x, dtype=float) for x in (ref_energies_eV, pred_energies_eV, n_atoms))
+    if not (ref_e.shape == pred_e.shape == n.shape and len(ref_forces) == len(pred_forces) == len(n) > 0):
+        raise ValueError("energies, atom counts and forces must describe the same non-empty set of structures")
+    if np.any(n < 1):
+        raise ValueError("every structure needs at least one atom")
+    ref_f = np.concatenate([np.asarray(f, dtype=float).reshape(-1) for f in ref_forces])
+    pred_f = np.concatenate([np.asarray(f, dtype=float).reshape(-1) for f in pred_forces])
+    if ref_f.shape != pred_f.shape or ref_f.size != 3 * int(n.sum()):
+        raise ValueError(f"force arrays hold {ref_f.size} and {pred_f.size} components for {int(n.sum())} atoms")
+    return (pred_e - ref_e) / n, pred_f - ref_f
+
+
+def error_metrics(
+    ref_energies_eV: Sequence[float],
+    pred_energies_eV: Sequence[float],
+    n_atoms: Sequence[int],
+    ref_forces: Sequence[np.ndarray],
+    pred_forces: Sequence[np.ndarray],
+) -> dict[str, float]:
+    """RMSE/MAE of per-atom energies (meV/atom) and of all force components (meV/Å)."""
+    de, df = _per_atom_and_component_errors(ref_energies_eV, pred_energies_eV, n_atoms, ref_forces, pred_forces)
+    return {
+        "rmse_e_mev_per_atom": 1000.0 * float(np.sqrt(np.mean(de**2))),
+        "mae_e_mev_per_atom": 1000.0 * float(np.mean(np.abs(de))),
+        "rmse_f_mev_per_ang": 1000.0 * float(np.sqrt(np.mean(df**2))),
+        "mae_f_mev_per_ang": 1000.0 * float(np.mean(np.abs(df))),
+    }
+
+
+def parity_plot(
+    ref_energies_eV: Sequence[float],
+    pred_energies_eV: Sequence[float],
+    n_atoms: Sequence[int],
+    ref_forces: Sequence[np.ndarray],
+    pred_forces: Sequence[np.ndarray],
+    path: Path,
+    title: str,
+) -> Path:
+    """PNG with parity panels for energy per atom (eV/atom) and force components (eV/Å); returns ``path``."""
+    metrics = error_metrics(ref_energies_eV, pred_energies_eV, n_atoms, ref_forces, pred_forces)
+    n = np.asarray(n_atoms, dtype=float)
+    panels = [
+        (
+            np.asarray(ref_energies_eV, dtype=float) / n,
+            np.asarray(pred_energies_eV, dtype=float) / n,
+            "energy (eV/atom)",
+            f"RMSE {metrics['rmse_e_mev_per_atom']:.2f} meV/atom",
+        ),
+        (
+            np.concatenate([np.asarray(f, dtype=float).reshape(-1) for f in ref_forces]),
+            np.concatenate([np.asarray(f, dtype=float).reshape(-1) for f in pred_forces]),
+            "force component (eV/Å)",
+            f"RMSE {metrics['rmse_f_mev_per_ang']:.1f} meV/Å",
+        ),
+    ]
+    fig = Figure(figsize=(9, 4.2))
+    FigureCanvasAgg(fig)  # Agg canvas, no pyplot state: safe in workers and threads
+    axes = fig.subplots(1, 2)
+    for ax, (ref, pred, label, note) in zip(axes, panels):
+        lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], color="0.6", lw=1)
+        ax.scatter(ref, pred, s=6, alpha=0.6)
+        ax.set_xlabel(f"reference {label}")
+        ax.set_ylabel(f"predicted {label}")
+        ax.text(0.04, 0.94, note, transform=ax.transAxes, va="top")
+        ax.set_aspect("equal", adjustable="datalim")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path

@@ -1,0 +1,22 @@
+"""Quantum-chemistry labelling: levels of theory and single points through pluggable backends."""
+
+from tasks.qm.labelling import (
+    LabelResult,
+    compute_label,
+    get_backend,
+    label_structures,
+    make_calculator,
+)
+from tasks.qm.levels import LevelOfTheory, UnknownLevelError, get_level, known_level_names
+
+__all__ = [
+    "LabelResult",
+    "LevelOfTheory",
+    "UnknownLevelError",
+    "compute_label",
+    "get_backend",
+    "get_level",
+    "known_level_names",
+    "label_structures",
+    "make_calculator",
+]

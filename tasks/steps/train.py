@@ -1,0 +1,183 @@
+"""select, train and evaluate: datasets from labels, one MACE model per seed, errors per split."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from prefect import get_run_logger, task
+from sqlalchemy import select
+
+from db.engine import session_scope
+from db.models import Dataset, DatasetMember, Label, Model, SampleMember, Structure
+from db.records import find_by_key, get_or_create, level_row, link_to_campaign, record_artifact
+from tasks.campaign import MaceHyperparameters
+from tasks.datasets import split_by_hash, write_extxyz
+from tasks.evaluation import error_metrics, parity_plot, predict
+from tasks.hashing import hash_json
+from tasks.qm import get_level
+from tasks.training import MaceSettings, TrainingError, fit_e0s, resolve_device, train_mace
+from tasks.workspace import Workspace
+
+SPLITS = ("train", "valid", "test")
+
+
+@task(retries=1)
+def assemble_dataset(
+    ws: Workspace, sample_set_ids: list[int], level_name: str, data_kind: str, valid_fraction: float, test_fraction: float
+) -> int:
+    """Id of the dataset of all good labels of one kind at one level, split by structure hash."""
+    level = get_level(level_name)
+    with session_scope(ws.db_url) as session:
+        level_id = level_row(session, level).id
+        rows = session.execute(
+            select(Label.id, Structure.hash)
+            .join(Structure, Structure.id == Label.structure_id)
+            .join(SampleMember, SampleMember.structure_id == Structure.id)
+            .where(
+                SampleMember.sample_set_id.in_(sample_set_ids),
+                Structure.kind == data_kind,
+                Label.level_of_theory_id == level_id,
+                Label.status == "ok",
+            )
+            .distinct()
+            .order_by(Structure.hash)
+        ).all()
+        if len(rows) < 3:
+            raise ValueError(f"only {len(rows)} good {data_kind} labels at {level.name}: too few to train on")
+        hashes = [h for _, h in rows]
+        key = hash_json(
+            {"step": "dataset/1", "level": level.hash, "kind": data_kind, "structures": hashes,
+             "valid_fraction": valid_fraction, "test_fraction": test_fraction}
+        )
+        if (dataset := find_by_key(session, Dataset, key)) is not None:
+            return dataset.id
+        splits = split_by_hash(hashes, valid_fraction, test_fraction)
+        dataset = get_or_create(
+            session,
+            Dataset,
+            {"key": key},
+            level_of_theory_id=level_id,
+            data_kind=data_kind,
+            size=splits.count("train"),
+            subset_replica=0,
+            selection="all",
+            n_train=splits.count("train"),
+            n_valid=splits.count("valid"),
+            n_test=splits.count("test"),
+        )
+        session.add_all(
+            DatasetMember(dataset_id=dataset.id, label_id=label_id, split=split)
+            for (label_id, _), split in zip(rows, splits, strict=True)
+        )
+        return dataset.id
+
+
+@task(retries=1)
+def train_model(
+    ws: Workspace, dataset_id: int, seed: int, hyper: MaceHyperparameters, device: str, n_threads: int, name: str
+) -> int:
+    """Id of the MACE model trained on a dataset with a seed (a failed training is recorded, not raised)."""
+    import mace
+
+    logger = get_run_logger()
+    settings = MaceSettings(
+        num_channels=hyper.num_channels, max_L=hyper.max_L, num_interactions=hyper.num_interactions,
+        correlation=hyper.correlation, r_max_ang=hyper.r_max, batch_size=hyper.batch_size,
+        max_epochs=hyper.max_epochs, lr=hyper.lr, energy_weight=hyper.energy_weight,
+        forces_weight=hyper.forces_weight, default_dtype=hyper.default_dtype,
+    )
+    with session_scope(ws.db_url) as session:
+        dataset = session.get(Dataset, dataset_id)
+        key = hash_json(
+            {"step": "train/1", "dataset": dataset.key, "seed": seed, "hyper": hyper.model_dump(mode="json"),
+             "mace": mace.__version__}
+        )
+        if (model := find_by_key(session, Model, key)) is not None and model.status == "ok":
+            link_to_campaign(session, ws.campaign_id, "model", model.id)
+            return model.id
+        members = _dataset_members(session, ws, dataset_id)
+
+    work_dir = ws.scratch("train", key[:16])
+    files = {}
+    for split in ("train", "valid"):
+        atoms, energies, forces = members[split]
+        files[split] = write_extxyz(atoms, work_dir / f"{split}.extxyz", energies, forces)
+    train_atoms, train_energies, _ = members["train"]
+    if settings.batch_size > len(train_atoms):
+        logger.warning("%s: batch size %d > %d training structures; using %d", name, settings.batch_size,
+                       len(train_atoms), len(train_atoms))
+        settings = dataclasses.replace(settings, batch_size=len(train_atoms))
+    e0s = fit_e0s([a.numbers for a in train_atoms], train_energies)
+    fields: dict = {"status": "failed", "error": None}
+    try:
+        result = train_mace(files["train"], files["valid"], settings, seed, e0s, work_dir, device=device, n_threads=n_threads)
+        file, file_sha = ws.store.put_file(result.model_path, ".model")
+        fields = {
+            "status": "ok", "error": None, "device": result.device, "mace_version": result.mace_version,
+            "e0s_ev": {str(z): e for z, e in result.e0s.items()}, "train_time_s": result.train_time_s,
+            "file": file, "file_sha256": file_sha,
+        }
+        logger.info("trained %s on %s in %.0f s", name, result.device, result.train_time_s)
+    except TrainingError as exc:
+        fields["error"] = str(exc)
+        logger.error("training %s failed: %s", name, exc)
+
+    with session_scope(ws.db_url) as session:
+        model = get_or_create(
+            session, Model, {"key": key}, name=name, dataset_id=dataset_id, seed=seed,
+            hyperparameters=hyper.model_dump(mode="json"), status=fields["status"],
+        )
+        for field, value in fields.items():
+            setattr(model, field, value)
+        link_to_campaign(session, ws.campaign_id, "model", model.id)
+        return model.id
+
+
+@task(retries=1)
+def evaluate_model(ws: Workspace, model_id: int, device: str) -> int:
+    """Fill in a model's RMSE/MAE of energy per atom and forces on train/valid/test; parity plot of the test set."""
+    with session_scope(ws.db_url) as session:
+        model = session.get(Model, model_id)
+        if model.status != "ok" or model.rmse_e_test_mev_per_atom is not None:
+            return model_id
+        name, model_path = model.name, ws.store.path(model.file)
+        members = _dataset_members(session, ws, model.dataset_id)
+
+    device = resolve_device(device)
+    metrics: dict[str, dict[str, float]] = {}
+    for split in SPLITS:
+        atoms, energies, forces = members[split]
+        pred_e, pred_f = predict(model_path, atoms, device=device)
+        n_atoms = [len(a) for a in atoms]
+        metrics[split] = error_metrics(energies, pred_e, n_atoms, forces, pred_f)
+        if split == "test":
+            plot = parity_plot(energies, pred_e, n_atoms, forces, pred_f, ws.plots_dir / f"{name}_parity.png", f"{name}: test set")
+
+    with session_scope(ws.db_url) as session:
+        model = session.get(Model, model_id)
+        for split in SPLITS:
+            setattr(model, f"rmse_e_{split}_mev_per_atom", metrics[split]["rmse_e_mev_per_atom"])
+            setattr(model, f"rmse_f_{split}_mev_per_ang", metrics[split]["rmse_f_mev_per_ang"])
+        model.metrics = metrics
+        record_artifact(session, f"model:{model_id}", "parity", "plot", plot)
+    return model_id
+
+
+def _dataset_members(session, ws: Workspace, dataset_id: int) -> dict[str, tuple[list, list[float], list[np.ndarray]]]:
+    """(structures, energies eV, forces eV/Å) per split of a dataset, in a stable order."""
+    rows = session.execute(
+        select(DatasetMember.split, Structure.file, Label.energy_ev, Label.arrays_file)
+        .join(Label, Label.id == DatasetMember.label_id)
+        .join(Structure, Structure.id == Label.structure_id)
+        .where(DatasetMember.dataset_id == dataset_id)
+        .order_by(Structure.hash)
+    ).all()
+    members: dict[str, tuple[list, list[float], list[np.ndarray]]] = {s: ([], [], []) for s in SPLITS}
+    for split, structure_file, energy, arrays_file in rows:
+        atoms, energies, forces = members[split]
+        atoms.append(ws.store.get_atoms(structure_file))
+        energies.append(energy)
+        forces.append(ws.store.get_arrays(arrays_file)["forces_eV_ang"])
+    return members
+

@@ -1,0 +1,28 @@
+"""Structures for training and MD: molecules from SMILES, packed liquid boxes, MD sampling,
+clusters of whole molecules."""
+
+from tasks.structures.build import (
+    InvalidSmilesError,
+    build_box,
+    canonical_smiles,
+    molar_mass_g_mol,
+    molecule_from_smiles,
+)
+from tasks.structures.clusters import cut_cluster, cut_clusters, periodic_snapshot
+from tasks.structures.molecules import centres_of_mass, make_molecules_whole, molecule_ids
+from tasks.structures.sample import sample_liquid
+
+__all__ = [
+    "InvalidSmilesError",
+    "build_box",
+    "canonical_smiles",
+    "centres_of_mass",
+    "cut_cluster",
+    "cut_clusters",
+    "make_molecules_whole",
+    "molar_mass_g_mol",
+    "molecule_from_smiles",
+    "molecule_ids",
+    "periodic_snapshot",
+    "sample_liquid",
+]

@@ -1,0 +1,190 @@
+"""MACE training through mace-torch's own ``run_train`` CLI, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tasks.datasets import ENERGY_KEY, FORCES_KEY, STRESS_KEY
+
+MODEL_NAME = "mace"  # run_train --name: the model lands at <work_dir>/mace.model
+LOG_NAME = "train.log"  # stdout + stderr of the training subprocess, in work_dir
+_LOG_TAIL_LINES = 30
+_NON_FINITE = re.compile(r"=\s*[-+]?(nan|inf)\b", re.IGNORECASE)  # e.g. "loss=     nan" in epoch lines
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class MaceSettings:
+    """Architecture and optimiser settings of a MACE model (cutoff in Å)."""
+
+    num_channels: int = 16
+    max_L: int = 0
+    num_interactions: int = 2
+    correlation: int = 2
+    r_max_ang: float = 4.0
+    batch_size: int = 8
+    max_epochs: int = 30
+    lr: float = 0.01
+    energy_weight: float = 1.0
+    forces_weight: float = 100.0
+    default_dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        for name in ("num_channels", "num_interactions", "correlation", "batch_size", "max_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_L < 0:
+            raise ValueError(f"max_L must be >= 0, got {self.max_L}")
+        if not (self.r_max_ang > 0 and self.lr > 0 and self.energy_weight >= 0 and self.forces_weight >= 0):
+            raise ValueError(f"r_max_ang and lr must be > 0 and loss weights >= 0: {self}")
+        if self.default_dtype not in ("float32", "float64"):
+            raise ValueError(f"default_dtype must be float32 or float64, got {self.default_dtype!r}")
+
+    def cli_args(self) -> list[str]:
+        """These settings as ``mace_run_train`` flags (hidden irreps built by MACE from channels and max_L)."""
+        return [
+            "--model=MACE",
+            f"--num_channels={self.num_channels}",
+            f"--max_L={self.max_L}",
+            f"--num_interactions={self.num_interactions}",
+            f"--correlation={self.correlation}",
+            f"--r_max={self.r_max_ang!r}",
+            f"--batch_size={self.batch_size}",
+            f"--valid_batch_size={self.batch_size}",
+            f"--max_num_epochs={self.max_epochs}",
+            f"--lr={self.lr!r}",
+            f"--energy_weight={self.energy_weight!r}",
+            f"--forces_weight={self.forces_weight!r}",
+            f"--default_dtype={self.default_dtype}",
+        ]
+
+
+class TrainingError(RuntimeError):
+    """A MACE training run failed; the message says why."""
+
+
+@dataclass
+class TrainResult:
+    """Where a trained model and its log lie, and how it was made (wall time in s, E0s in eV)."""
+
+    model_path: Path
+    log_path: Path
+    train_time_s: float
+    device: str
+    e0s: dict[int, float]
+    mace_version: str
+
+
+def fit_e0s(numbers: Sequence[np.ndarray], energies_eV: Sequence[float]) -> dict[int, float]:
+    """Per-element reference energies (eV) fitted by least squares to total energies (eV).
+
+    Solves counts @ E0 = E for the element counts of each structure; when compositions do not fix
+    every element (e.g. clusters of a single molecule type) the minimum-norm solution is returned.
+    """
+    if len(numbers) != len(energies_eV) or len(numbers) == 0:
+        raise ValueError(f"need equally many (>0) compositions and energies, got {len(numbers)} and {len(energies_eV)}")
+    elements = sorted({int(z) for zs in numbers for z in zs})
+    counts = np.array([[np.count_nonzero(np.asarray(zs) == z) for z in elements] for zs in numbers], dtype=float)
+    e0, *_ = np.linalg.lstsq(counts, np.asarray(energies_eV, dtype=float), rcond=None)
+    return {z: float(e) for z, e in zip(elements, e0)}
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """'cuda' for 'auto' when a GPU is visible to torch, else 'cpu'; 'cpu'/'cuda' are checked and passed through."""
+    if requested not in _DEVICES:
+        raise ValueError(f"device must be one of {_DEVICES}, got {requested!r}")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU")
+    return requested
+
+
+def train_mace(
+    train_xyz: Path,
+    valid_xyz: Path,
+    settings: MaceSettings,
+    seed: int,
+    e0s: dict[int, float],
+    work_dir: Path,
+    device: str = "auto",
+    n_threads: int = 1,
+) -> TrainResult:
+    """Train a MACE model with ``python -m mace.cli.run_train`` in a subprocess and return its ``.model`` file.
+
+    E0s are in eV per element. The subprocess runs in ``work_dir`` with OMP/MKL threads set to
+    ``n_threads`` (torch takes its thread count from them); its stdout and stderr go to
+    ``work_dir/train.log``. MACE's checkpoints from an earlier run in ``work_dir`` are removed first,
+    because MACE would otherwise reload the latest of them as the final model. The saved model is
+    the checkpoint with the lowest validation loss, stored for CPU loading. Raises TrainingError on
+    a non-zero exit, a NaN/inf in the log, or a missing model file.
+    """
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    if not e0s or not np.isfinite(list(e0s.values())).all():
+        raise ValueError(f"e0s must give a finite reference energy (eV) for every element, got {e0s}")
+    device = resolve_device(device)
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints_dir = work_dir / "checkpoints"
+    shutil.rmtree(checkpoints_dir, ignore_errors=True)
+    model_path = work_dir / f"{MODEL_NAME}.model"
+    model_path.unlink(missing_ok=True)
+    e0s_arg = "{" + ", ".join(f"{int(z)}: {float(e)!r}" for z, e in sorted(e0s.items())) + "}"
+    command = [
+        sys.executable,
+        "-m",
+        "mace.cli.run_train",
+        f"--name={MODEL_NAME}",
+        f"--train_file={Path(train_xyz).resolve()}",
+        f"--valid_file={Path(valid_xyz).resolve()}",
+        f"--E0s={e0s_arg}",
+        *settings.cli_args(),
+        f"--seed={seed}",
+        f"--device={device}",
+        f"--energy_key={ENERGY_KEY}",
+        f"--forces_key={FORCES_KEY}",
+        f"--stress_key={STRESS_KEY}",
+        f"--work_dir={work_dir}",
+        f"--checkpoints_dir={checkpoints_dir}",
+        "--plot=False",
+        "--save_cpu",
+    ]
+    env = os.environ | {"OMP_NUM_THREADS": str(n_threads), "MKL_NUM_THREADS": str(n_threads)}
+    log_path = work_dir / LOG_NAME
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        log.write(" ".join(command) + "\n")
+        log.flush()
+        returncode = subprocess.run(command, cwd=work_dir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    train_time_s = time.perf_counter() - start
+    lines = log_path.read_text(errors="replace").splitlines()[1:]
+    tail = "\n".join(lines[-_LOG_TAIL_LINES:])
+    if returncode != 0:
+        raise TrainingError(f"mace run_train exited with code {returncode} (log {log_path}):\n{tail}")
+    non_finite = [line for line in lines if _NON_FINITE.search(line)]
+    if non_finite:
+        first = "\n".join(non_finite[:5])
+        raise TrainingError(f"training diverged, non-finite values in the log {log_path}:\n{first}")
+    if not model_path.is_file():
+        raise TrainingError(f"mace run_train finished but wrote no model at {model_path}:\n{tail}")
+    return TrainResult(
+        model_path=model_path,
+        log_path=log_path,
+        train_time_s=train_time_s,
+        device=device,
+        e0s={int(z): float(e) for z, e in e0s.items()},
+        mace_version=version("mace-torch"),
+    )

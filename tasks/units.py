@@ -1,0 +1,59 @@
+"""Physical quantities written with their unit in campaign files ("313 K", "1 fs", "1.32 g/cm^3")."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Annotated
+
+import pint
+from pydantic import BeforeValidator, PlainSerializer
+
+_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+_POWER_SUFFIX = re.compile(r"([A-Za-z])(\d)\b")  # "cm3" -> "cm^3"
+
+
+@lru_cache(maxsize=1)
+def registry() -> pint.UnitRegistry:
+    return pint.UnitRegistry()
+
+
+def to_unit(text: object, unit: str) -> float:
+    """Magnitude of a quantity such as "313 K" or "0.5 ps" in ``unit``; raises ValueError naming the problem."""
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(f"expected a quantity with a unit such as '1 {unit}'")
+    if isinstance(text, int | float):
+        raise ValueError(f"a unit is required, e.g. '{text} {unit}'")
+    match = _NUMBER_UNIT.match(text)
+    if not match or not match.group(2):
+        raise ValueError(f"expected '<number> <unit>', e.g. '1 {unit}', got '{text}'")
+    value, unit_text = float(match.group(1)), _POWER_SUFFIX.sub(r"\1^\2", match.group(2))
+    ureg = registry()
+    try:
+        quantity = ureg.Quantity(value, unit_text)
+        return float(quantity.to(unit).magnitude)
+    except pint.errors.UndefinedUnitError:
+        raise ValueError(f"unknown unit '{match.group(2)}'") from None
+    except pint.errors.DimensionalityError:
+        raise ValueError(f"'{text}' is not convertible to {unit}") from None
+
+
+def _quantity(unit: str, positive: bool = True):
+    def parse(value: object) -> float:
+        magnitude = to_unit(value, unit)
+        if positive and magnitude <= 0:
+            raise ValueError(f"must be positive, got '{value}'")
+        return magnitude
+
+    return Annotated[
+        float,
+        BeforeValidator(parse),
+        PlainSerializer(lambda v: f"{v:g} {unit}", return_type=str),
+    ]
+
+
+Temperature = _quantity("K")
+Pressure = _quantity("bar", positive=False)
+Time = _quantity("fs")
+Density = _quantity("g/cm^3")
+Length = _quantity("angstrom")

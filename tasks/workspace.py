@@ -1,0 +1,33 @@
+"""Where a campaign writes: its work directory, results database and file store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.store import FileStore
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Plain paths and a URL, so it travels to Dask workers as a task argument."""
+
+    workdir: str
+    db_url: str
+    campaign_id: int
+
+    @property
+    def store(self) -> FileStore:
+        return FileStore(Path(self.workdir) / "store")
+
+    @property
+    def plots_dir(self) -> Path:
+        path = Path(self.workdir) / "plots"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def scratch(self, *parts: str) -> Path:
+        """A directory for a step's working files (training runs, MD output)."""
+        path = Path(self.workdir, "scratch", *parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,78 @@
+"""The campaign schema: units, validation messages naming the field, the demo file."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tasks.campaign import CampaignError, load_campaign
+from tasks.units import to_unit
+
+DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
+
+
+def write_variant(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load(DEMO.read_text())
+    edit(data)
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_demo_loads_in_canonical_units():
+    campaign = load_campaign(DEMO)
+    liquid = campaign.liquids[0]
+    assert liquid.temperature == 313.0 and liquid.pressure == 1.0 and liquid.density == 1.32
+    assert campaign.training.mace.r_max == 4.0
+    assert campaign.md.timestep == 1.0 and campaign.md.barostat_damping == 1000.0
+    assert campaign.labelling.levels_of_theory == ["gfn2-xtb"]
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "expected"),
+    [("0.5 ps", "fs", 500.0), ("1320 kg/m^3", "g/cm^3", 1.32), ("1.32 g/cm3", "g/cm^3", 1.32),
+     ("40 degC", "K", 313.15), ("1 atm", "bar", 1.01325), ("0.6 nm", "angstrom", 6.0)],
+)
+def test_units_convert(text, unit, expected):
+    assert to_unit(text, unit) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "words"),
+    [
+        (lambda d: d["liquids"][0].update(colour="blue"), "liquids[0].colour", "unknown key"),
+        (lambda d: d["liquids"][0].update(temperature="313 bar"), "liquids[0].temperature", "not convertible to K"),
+        (lambda d: d["liquids"][0].update(temperature=313), "liquids[0].temperature", "a unit is required"),
+        (lambda d: d["md"].update(timestep="-1 fs"), "md.timestep", "must be positive"),
+        (lambda d: d["md"].update(n_steps="many"), "md.n_steps", "valid integer"),
+        (lambda d: d["liquids"][0]["components"][0].update(smiles="C1CC("), "liquids[0].components[0].smiles",
+         "does not parse"),
+        (lambda d: d["labelling"].update(levels_of_theory=["b3lyp-d9"]), "labelling.levels_of_theory",
+         "known: gfn2-xtb"),
+        (lambda d: d["sampling"].update(cluster_size=[1, 20]), "sampling", "exceeds"),
+        (lambda d: d.pop("md"), "md", "Field required"),
+    ],
+)
+def test_bad_input_names_the_field(tmp_path, edit, field, words):
+    with pytest.raises(CampaignError) as info:
+        load_campaign(write_variant(tmp_path, edit))
+    message = str(info.value)
+    assert f"{field}:" in message and words in message, message
+    assert "\n" not in message
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(CampaignError, match="not found"):
+        load_campaign(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(CampaignError, match="not valid YAML"):
+        load_campaign(bad)
+
+
+def test_mole_ratio_counts():
+    campaign = load_campaign(DEMO)
+    liquid = campaign.liquids[0].model_copy(
+        update={"components": [campaign.liquids[0].components[0], campaign.liquids[0].components[0].model_copy(update={"ratio": 3.0})]}
+    )
+    assert [n for _, n in liquid.counts(16)] == [4, 12]

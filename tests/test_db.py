@@ -1,0 +1,64 @@
+"""Results database: Alembic owns the schema, rows stay unique under repeated writes, files are content-addressed."""
+
+import numpy as np
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from ase import Atoms
+from sqlalchemy import func, inspect, select
+
+from db.engine import DatabaseError, get_engine, init_db, session_scope, sqlite_url
+from db.models import Base, LevelOfTheoryRow, Structure
+from db.records import level_row, structure_row
+from tasks.hashing import hash_atoms
+from tasks.qm import get_level
+from tasks.store import FileStore
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    url = sqlite_url(tmp_path / "results.sqlite")
+    init_db(url)
+    return url
+
+
+def test_migrations_match_models(db_url):
+    with get_engine(db_url).connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    assert set(inspect(get_engine(db_url)).get_table_names()) >= {"structure", "label", "model", "md_run", "observable"}
+
+
+def test_init_is_idempotent(db_url):
+    init_db(db_url)  # a second upgrade is a no-op
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path):
+    with pytest.raises(DatabaseError, match="cannot be opened") as info:
+        init_db("postgresql+psycopg://user:secret@127.0.0.1:1/none")
+    assert "secret" not in str(info.value)
+
+
+def test_rows_are_deduplicated(db_url, tmp_path):
+    store = FileStore(tmp_path / "store")
+    water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    with session_scope(db_url) as session:
+        first = structure_row(session, store, water, "molecule", {})
+        again = structure_row(session, store, water.copy(), "molecule", {})
+        level_row(session, get_level("gfn2-xtb"))
+        level_row(session, get_level("gfn2-xtb"))
+    assert first.id == again.id and first.hash == hash_atoms(water)
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Structure)) == 1
+        assert session.scalar(select(func.count()).select_from(LevelOfTheoryRow)) == 1
+        stored = store.get_atoms(session.scalars(select(Structure)).one().file)
+    assert np.allclose(stored.positions, water.positions) and stored.get_chemical_formula() == "H2O"
+
+
+def test_hash_ignores_rounding_noise_but_not_motion():
+    a = Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]])
+    b = a.copy()
+    b.positions[1, 0] += 1e-9
+    c = a.copy()
+    c.positions[1, 0] += 1e-3
+    assert hash_atoms(a) == hash_atoms(b) != hash_atoms(c)

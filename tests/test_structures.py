@@ -1,0 +1,323 @@
+"""Tests for tasks.structures: SMILES, packmol boxes, molecules across pbc, clusters, MD sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.lj import LennardJones
+from ase.geometry import find_mic
+from ase.neighborlist import natural_cutoffs, neighbor_list
+from ase.units import _Nav
+
+from tasks.structures import (
+    InvalidSmilesError,
+    build_box,
+    canonical_smiles,
+    centres_of_mass,
+    cut_cluster,
+    cut_clusters,
+    make_molecules_whole,
+    molar_mass_g_mol,
+    molecule_from_smiles,
+    molecule_ids,
+    periodic_snapshot,
+    sample_liquid,
+)
+
+EC = "C1COC(=O)O1"
+EMC = "CCOC(=O)OC"
+
+
+def density_g_cm3(atoms: Atoms) -> float:
+    return atoms.get_masses().sum() / _Nav / (atoms.get_volume() * 1e-24)
+
+
+def bonds(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+    """Covalent bonds (i < j), minimum image, 1.2 × covalent radii (as tasks.structures)."""
+    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=1.2))
+    return i[i < j], j[i < j]
+
+
+def straddled(box: Atoms) -> Atoms:
+    """``box`` translated by half a cell and wrapped, so molecules straddle the boundary."""
+    moved = box.copy()
+    moved.positions += moved.cell.lengths() / 2 + 0.37
+    moved.wrap()
+    return moved
+
+
+@pytest.fixture(scope="module")
+def ec_box() -> Atoms:
+    return build_box([(EC, 8)], density_g_cm3=1.32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def mixed_box() -> Atoms:
+    return build_box([(EC, 6), (EMC, 4)], density_g_cm3=1.25, seed=1)
+
+
+# --- SMILES and molecules -------------------------------------------------------------
+
+
+def test_ec_molecule_formula_mass_and_geometry():
+    assert molar_mass_g_mol(EC) == pytest.approx(88.06, abs=0.005)
+    ec = molecule_from_smiles(EC, seed=2)
+    assert ec.get_chemical_formula(empirical=False) == "C3H4O3"
+    assert ec.info["smiles"] == EC
+    assert np.allclose(ec.get_center_of_mass(), 0.0, atol=1e-8)
+    i, j = bonds(ec)
+    assert len(i) == 10  # 5 ring bonds, C=O, 4 C-H
+    lengths = np.linalg.norm(ec.positions[j] - ec.positions[i], axis=1)
+    pairs = [{ec[a].symbol, ec[b].symbol} for a, b in zip(i, j)]
+    carbonyl = [k for k, pair in enumerate(pairs) if pair == {"C", "O"} and lengths[k] < 1.25]
+    assert len(carbonyl) == 1 and lengths[carbonyl[0]] == pytest.approx(1.21, abs=0.03)
+    assert canonical_smiles("O=C1OCCO1") == canonical_smiles(EC)
+
+
+def test_invalid_smiles_raises_naming_it():
+    for func in (canonical_smiles, molar_mass_g_mol, molecule_from_smiles):
+        with pytest.raises(InvalidSmilesError, match=r"SMILES 'C1CC\(' does not parse"):
+            func("C1CC(")
+    with pytest.raises(ValueError, match="does not parse"):
+        canonical_smiles("")
+
+
+# --- packmol boxes ----------------------------------------------------------------------
+
+
+def test_build_box_density_count_and_ids(ec_box):
+    assert len(ec_box) == 80
+    assert ec_box.pbc.all()
+    assert np.allclose(ec_box.cell.cellpar(), [*([ec_box.cell[0, 0]] * 3), 90, 90, 90])
+    assert density_g_cm3(ec_box) == pytest.approx(1.32, rel=0.01)
+    assert np.array_equal(ec_box.arrays["mol_id"], np.repeat(np.arange(8), 10))
+    assert np.array_equal(ec_box.arrays["species_id"], np.zeros(80, dtype=int))
+    assert ec_box.info["smiles"] == [EC]
+    # packmol's pbc keyword: no two molecules closer than ~tolerance, across the boundary too
+    i, j, d = neighbor_list("ijd", ec_box, 1.8)
+    mol = ec_box.arrays["mol_id"]
+    assert d[mol[i] != mol[j]].size == 0
+
+
+def test_build_box_two_components(mixed_box):
+    mol, species = mixed_box.arrays["mol_id"], mixed_box.arrays["species_id"]
+    assert mol.max() + 1 == 10
+    mol_species = np.array([species[mol == m][0] for m in range(10)])
+    assert np.array_equal(mol_species, [0] * 6 + [1] * 4)
+    assert (species == 0).sum() == 6 * 10 and (species == 1).sum() == 4 * 15
+    assert mixed_box[mol == 7].get_chemical_formula() == "C4H8O3"  # EMC
+    assert np.all(np.diff(mol) >= 0)  # contiguous per molecule
+    assert density_g_cm3(mixed_box) == pytest.approx(1.25, rel=0.01)
+    assert mixed_box.info["smiles"] == [EC, EMC]
+
+
+def test_build_box_seed_reproducible(ec_box):
+    again = build_box([(EC, 8)], density_g_cm3=1.32, seed=0)
+    other = build_box([(EC, 8)], density_g_cm3=1.32, seed=5)
+    assert np.array_equal(again.positions, ec_box.positions)
+    assert not np.allclose(other.positions, ec_box.positions)
+
+
+def test_build_box_rejects_bad_input():
+    with pytest.raises(ValueError, match="positive integer"):
+        build_box([(EC, 0)], 1.3)
+    with pytest.raises(ValueError, match="density"):
+        build_box([(EC, 2)], -1.0)
+    with pytest.raises(InvalidSmilesError, match="'XyZ'"):
+        build_box([("XyZ", 2)], 1.3)
+    with pytest.raises(RuntimeError, match=r"packmol failed \(exit code 173\)(.|\n)*ERROR"):
+        build_box([(EC, 2)], 20.0)  # cell edge 2.8 Å: cannot hold one molecule
+
+
+# --- molecules across the periodic boundary -------------------------------------------
+
+
+def test_molecule_ids_across_boundary(ec_box):
+    moved = straddled(ec_box)
+    i, j = bonds(moved)
+    assert (np.linalg.norm(moved.positions[j] - moved.positions[i], axis=1) > 2.0).any(), "nothing straddles"
+    assert np.array_equal(molecule_ids(moved), ec_box.arrays["mol_id"])
+    # numbering follows the first atom, whatever the atom order
+    reversed_box = moved[::-1]
+    assert np.array_equal(molecule_ids(reversed_box), 7 - ec_box.arrays["mol_id"][::-1])
+
+
+def test_make_molecules_whole(mixed_box):
+    moved = straddled(mixed_box)
+    whole = make_molecules_whole(moved)
+    i, j = bonds(moved)
+    assert np.linalg.norm(whole.positions[j] - whole.positions[i], axis=1).max() < 2.0
+    # each molecule is the packmol molecule translated by a lattice vector
+    for m in range(10):
+        atoms = mixed_box.arrays["mol_id"] == m
+        shift = whole.positions[atoms] - mixed_box.positions[atoms]
+        assert np.allclose(shift, shift[0], atol=1e-9)
+        frac = np.linalg.solve(mixed_box.cell.T, shift[0] - (mixed_box.cell.lengths() / 2 + 0.37))
+        assert np.allclose(frac, np.round(frac), atol=1e-9)
+    assert np.array_equal(moved.positions, straddled(mixed_box).positions)  # input untouched
+    with pytest.raises(ValueError, match="not covalently connected"):
+        make_molecules_whole(moved, np.zeros(len(moved), dtype=int))
+    with pytest.raises(ValueError, match="mol_id"):
+        make_molecules_whole(Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]]))
+
+
+def test_centres_of_mass_follow_molecules(ec_box):
+    moved = straddled(ec_box)
+    expected = np.array([ec_box[ec_box.arrays["mol_id"] == m].get_center_of_mass() for m in range(8)])
+    com = centres_of_mass(moved)
+    assert com.shape == (8, 3)
+    delta = np.linalg.solve(ec_box.cell.T, (com - expected - (ec_box.cell.lengths() / 2 + 0.37)).T).T
+    assert np.allclose(delta, np.round(delta), atol=1e-9)
+
+
+# --- clusters ---------------------------------------------------------------------------
+
+
+def test_clusters_hold_whole_molecules(mixed_box):
+    moved = straddled(mixed_box)
+    formulas = {0: "C3H4O3", 1: "C4H8O3"}
+    clusters = cut_clusters(moved, (2, 6), 8, np.random.default_rng(3))
+    assert len(clusters) == 8
+    assert len({c.info["n_molecules"] for c in clusters}) > 1
+    for cluster in clusters:
+        n = cluster.info["n_molecules"]
+        assert 2 <= n <= 6
+        assert not cluster.pbc.any() and cluster.cell.rank == 0
+        assert np.allclose(cluster.get_center_of_mass(), 0.0, atol=1e-9)
+        ids = molecule_ids(cluster)
+        assert ids.max() + 1 == n
+        assert np.array_equal(ids, cluster.arrays["mol_id"])
+        for m in range(n):
+            species = set(cluster.arrays["species_id"][ids == m])
+            assert len(species) == 1
+            assert cluster[ids == m].get_chemical_formula() == formulas[species.pop()]
+        # the n molecules nearest the centre (minimum image), placed at their minimum images
+        box_com = centres_of_mass(moved)
+        _, box_dist = find_mic(box_com - box_com[cluster.info["centre_mol"]], moved.cell, pbc=True)
+        com = centres_of_mass(cluster)
+        assert np.allclose(np.linalg.norm(com - com[0], axis=1), np.sort(box_dist)[:n], atol=1e-9)
+        centre_species = moved.arrays["species_id"][moved.arrays["mol_id"] == cluster.info["centre_mol"]][0]
+        assert cluster.arrays["species_id"][0] == centre_species
+    with pytest.raises(ValueError, match="11 molecules from a box of 10"):
+        cut_cluster(moved, 11, 0)
+    with pytest.raises(ValueError, match="up to 11"):
+        cut_clusters(moved, (2, 11), 3, np.random.default_rng(0))
+
+
+def test_clusters_are_reproducible(mixed_box):
+    a = cut_clusters(mixed_box, (1, 4), 5, np.random.default_rng(7))
+    b = cut_clusters(mixed_box, (1, 4), 5, np.random.default_rng(7))
+    assert [c.info["centre_mol"] for c in a] == [c.info["centre_mol"] for c in b]
+    assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b))
+
+
+def nitrogen_box() -> Atoms:
+    """N2 molecules (bond 1.1 Å) in a 20 Å cube; molecule 0 (bond along x) straddles x = 0,
+    the others have their bond along y and are whole.
+
+    Centre-of-mass distances (minimum image) from molecule 0 at (0.3, 10, 10):
+    m1 (17.3, 10, 10) 3 Å; m2 (0.3, 14, 10) 4 Å; m3 (0.3, 10, 15) 5 Å; m4 (10.3, 1, 1) 15.6 Å.
+    """
+    coms = np.array([[0.3, 10, 10], [17.3, 10, 10], [0.3, 14, 10], [0.3, 10, 15], [10.3, 1, 1]])
+    half_bonds = np.array([[0.55, 0, 0]] + [[0, 0.55, 0]] * 4)
+    positions = np.concatenate([[c - h, c + h] for c, h in zip(coms, half_bonds)])
+    box = Atoms("N10", positions=positions, cell=[20, 20, 20], pbc=True)
+    box.wrap()
+    box.arrays["mol_id"] = np.repeat(np.arange(5), 2)
+    box.arrays["species_id"] = np.repeat([3, 1, 4, 1, 5], 2)
+    return box
+
+
+def test_cut_cluster_selects_nearest_molecules():
+    box = nitrogen_box()
+    cluster = cut_cluster(box, 3, 0)
+    assert cluster.info["n_molecules"] == 3 and cluster.info["centre_mol"] == 0
+    assert np.array_equal(cluster.arrays["mol_id"], [0, 0, 1, 1, 2, 2])
+    assert np.array_equal(cluster.arrays["species_id"], [3, 3, 1, 1, 4, 4])
+    com = centres_of_mass(cluster)
+    assert np.allclose(com - com[0], [[0, 0, 0], [-3, 0, 0], [0, 4, 0]], atol=1e-9)
+    assert np.allclose(np.linalg.norm(cluster.positions[1::2] - cluster.positions[::2], axis=1), 1.1)
+
+    around_m1 = cut_cluster(box, 4, 1)  # m0 3 Å, m2 5 Å, m3 sqrt(34) Å
+    assert np.array_equal(around_m1.arrays["species_id"][::2], [1, 3, 4, 1])
+    com = centres_of_mass(around_m1)
+    assert np.allclose(np.linalg.norm(com - com[0], axis=1), [0, 3, 5, np.sqrt(34)], atol=1e-9)
+    with pytest.raises(ValueError, match="centre molecule 5"):
+        cut_cluster(box, 2, 5)
+
+
+def test_periodic_snapshot(ec_box):
+    shifted = ec_box.copy()
+    shifted.positions += 0.7 * ec_box.cell.lengths()
+    shifted.calc = LennardJones()
+    snap = periodic_snapshot(shifted)
+    assert snap.calc is None and snap.pbc.all()
+    assert snap.info["n_molecules"] == 8
+    scaled = snap.get_scaled_positions(wrap=False)
+    assert scaled.min() >= 0.0 and scaled.max() < 1.0
+    assert np.array_equal(snap.arrays["mol_id"], ec_box.arrays["mol_id"])
+    assert shifted.get_scaled_positions(wrap=False).max() > 1.0  # input untouched
+    with pytest.raises(ValueError, match="3D cell"):
+        periodic_snapshot(Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]]))
+
+
+# --- MD sampling ------------------------------------------------------------------------
+
+
+def lj() -> LennardJones:
+    return LennardJones(sigma=1.0, epsilon=0.005, rc=3.0)
+
+
+def test_sample_liquid_mechanics(ec_box):
+    calls = []
+    snaps = sample_liquid(ec_box, lj(), 300.0, n_steps=6, timestep_fs=0.5, interval=2, seed=11,
+                          progress=lambda done, total: calls.append((done, total)))
+    assert [s.info["sample_step"] for s in snaps] == [2, 4, 6]
+    assert calls == [(2, 6), (4, 6), (6, 6)]
+    for snap in snaps:
+        assert snap.calc is None
+        assert snap.info["temperature_K"] == 300.0
+        assert np.array_equal(snap.arrays["mol_id"], ec_box.arrays["mol_id"])
+        assert np.array_equal(snap.arrays["species_id"], ec_box.arrays["species_id"])
+        scaled = snap.get_scaled_positions(wrap=False)
+        assert scaled.min() >= 0.0 and scaled.max() < 1.0
+        assert 150.0 < snap.get_temperature() < 450.0
+    assert not np.allclose(snaps[0].positions, snaps[1].positions)
+    assert ec_box.calc is None and "momenta" not in ec_box.arrays  # input untouched
+
+    same = sample_liquid(ec_box, lj(), 300.0, n_steps=6, timestep_fs=0.5, interval=2, seed=11)
+    other = sample_liquid(ec_box, lj(), 300.0, n_steps=6, timestep_fs=0.5, interval=2, seed=12)
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(snaps, same))
+    assert not np.allclose(snaps[-1].positions, other[-1].positions)
+
+    odd = sample_liquid(ec_box, lj(), 300.0, n_steps=7, timestep_fs=0.5, interval=3, seed=0)
+    assert [s.info["sample_step"] for s in odd] == [3, 6]
+
+
+def test_sample_liquid_validates_arguments(ec_box):
+    good = dict(temperature_K=300.0, n_steps=4, timestep_fs=0.5, interval=2, seed=0)
+    for bad, match in [
+        (dict(n_steps=0), "n_steps"),
+        (dict(interval=5), "interval"),
+        (dict(interval=0), "interval"),
+        (dict(temperature_K=0.0), "temperature"),
+        (dict(timestep_fs=-1.0), "timestep"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            sample_liquid(ec_box, lj(), **{**good, **bad})
+
+
+@pytest.mark.slow
+def test_sample_liquid_gfn2_xtb(ec_box):
+    from tblite.ase import TBLite
+
+    calc = TBLite(method="GFN2-xTB", verbosity=0)
+    snaps = sample_liquid(ec_box, calc, 300.0, n_steps=3, timestep_fs=0.5, interval=1, seed=0)
+    assert [s.info["sample_step"] for s in snaps] == [1, 2, 3]
+    for snap in snaps:
+        assert np.isfinite(snap.positions).all()
+        assert np.array_equal(molecule_ids(snap), ec_box.arrays["mol_id"])  # no bond broken or formed
+        assert 100.0 < snap.get_temperature() < 600.0
+    _, moved = find_mic(snaps[-1].positions - ec_box.positions, ec_box.cell, pbc=True)
+    assert 0.0 < np.median(moved) < 0.2  # 1.5 fs at 300 K: a few 0.01 Å per atom

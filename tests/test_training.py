@@ -1,0 +1,228 @@
+"""Tests of tasks.datasets, tasks.training and tasks.evaluation."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.io import read
+
+from tasks.datasets import split_by_hash, write_extxyz
+from tasks.evaluation import error_metrics, parity_plot, predict
+from tasks.hashing import hash_json
+from tasks.training import MaceSettings, TrainingError, fit_e0s, resolve_device, train_mace
+
+torch.set_num_threads(1)
+
+E0_TRUE = {1: -13.6, 6: -1030.5, 8: -2040.25}  # eV
+
+
+def test_fit_e0s_recovers_known_e0s_from_varied_compositions():
+    rng = np.random.default_rng(3)
+    numbers = [np.array([1] * h + [6] * c + [8] * o) for h, c, o in rng.integers(0, 7, size=(12, 3)) + [1, 1, 0]]
+    energies = [sum(E0_TRUE[int(z)] for z in zs) for zs in numbers]
+    e0s = fit_e0s(numbers, energies)
+    assert sorted(e0s) == [1, 6, 8]
+    for z, e in E0_TRUE.items():
+        assert e0s[z] == pytest.approx(e, abs=1e-8)
+
+
+def test_fit_e0s_rank_deficient_reproduces_energies():
+    ec = np.array([6, 6, 8, 6, 8, 8, 1, 1, 1, 1])  # C3H4O3
+    numbers = [ec, np.concatenate([ec, ec]), np.concatenate([ec, ec, ec])]
+    energies = [-561.46, -1122.95, -1684.41]  # eV, roughly 3 x one molecule, not exactly
+    e0s = fit_e0s(numbers, energies)
+    predicted = [sum(e0s[int(z)] for z in zs) for zs in numbers]
+    # least squares on a single column (n molecules): E_mol = sum(n E) / sum(n^2)
+    e_mol = (1 * -561.46 + 2 * -1122.95 + 3 * -1684.41) / 14
+    np.testing.assert_allclose(predicted, [e_mol, 2 * e_mol, 3 * e_mol], rtol=0, atol=1e-9)
+    # minimum-norm: E0 proportional to the stoichiometry (3 C, 4 H, 3 O)
+    assert e0s[1] / e0s[6] == pytest.approx(4 / 3)
+    assert e0s[6] == pytest.approx(e0s[8])
+    with pytest.raises(ValueError):
+        fit_e0s([ec], [1.0, 2.0])
+
+
+def test_error_metrics_known_values():
+    ref_e, pred_e, n = [10.0, 20.0], [10.2, 19.2], [2, 4]  # per-atom errors +0.1, -0.2 eV/atom
+    ref_f = [np.zeros((2, 3)), np.zeros((4, 3))]
+    pred_f = [np.full((2, 3), 0.3), np.full((4, 3), -0.3)]
+    pred_f[1][0, 0] = 0.0  # 17 components of |0.3| and one of 0
+    m = error_metrics(ref_e, pred_e, n, ref_f, pred_f)
+    assert m["rmse_e_mev_per_atom"] == pytest.approx(1000 * np.sqrt((0.1**2 + 0.2**2) / 2))
+    assert m["mae_e_mev_per_atom"] == pytest.approx(150.0)
+    assert m["rmse_f_mev_per_ang"] == pytest.approx(300 * np.sqrt(17 / 18))
+    assert m["mae_f_mev_per_ang"] == pytest.approx(300 * 17 / 18)
+    with pytest.raises(ValueError):
+        error_metrics(ref_e, pred_e, [2, 3], ref_f, pred_f)
+
+
+def test_parity_plot_writes_png(tmp_path):
+    f = [np.ones((2, 3)), np.zeros((1, 3))]
+    out = parity_plot([1.0, 2.0], [1.1, 1.9], [2, 1], f, f, tmp_path / "p" / "parity.png", "test")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_split_by_hash_deterministic_complete_and_stable():
+    hashes = [hash_json({"i": i}) for i in range(400)]
+    splits = split_by_hash(hashes, valid_fraction=0.1, test_fraction=0.2)
+    assert splits == split_by_hash(list(hashes), 0.1, 0.2)
+    assert len(splits) == 400 and set(splits) == {"train", "valid", "test"}
+    assert 0.13 < splits.count("test") / 400 < 0.27
+    assert 0.05 < splits.count("valid") / 400 < 0.15
+    # adding structures never moves an existing one
+    more = split_by_hash(hashes + [hash_json({"j": j}) for j in range(300)], 0.1, 0.2)
+    assert more[:400] == splits
+    # test membership depends on test_fraction only, not on valid_fraction
+    other_valid = split_by_hash(hashes, 0.3, 0.2)
+    assert [s == "test" for s in other_valid] == [s == "test" for s in splits]
+
+
+def test_split_by_hash_small_sets_and_validation():
+    for n in (3, 4, 5):
+        splits = split_by_hash([hash_json(n * 10 + i) for i in range(n)], 0.05, 0.05)
+        assert {"train", "valid", "test"} <= set(splits)
+    assert split_by_hash([hash_json(1), hash_json(2)], 0.05, 0.05) == ["train", "train"]
+    for bad in [(0.0, 0.1), (0.1, 1.0), (0.5, 0.5), (-0.1, 0.2)]:
+        with pytest.raises(ValueError):
+            split_by_hash(["a", "b", "c"], *bad)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError):
+        resolve_device("gpu0")
+
+
+def test_settings_cli_args():
+    args = MaceSettings(num_channels=8, max_epochs=3, lr=0.005).cli_args()
+    assert "--num_channels=8" in args and "--max_num_epochs=3" in args and "--lr=0.005" in args
+    assert "--r_max=4.0" in args and "--default_dtype=float64" in args
+    with pytest.raises(ValueError):
+        MaceSettings(default_dtype="float16")
+
+
+def test_write_extxyz_roundtrip(tmp_path):
+    atoms = [Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]]), Atoms("O", positions=[[0, 0, 0]])]
+    forces = [np.array([[0, 0, 1.5], [0, 0, -1.5]]), np.zeros((1, 3))]
+    stress = [np.arange(6, dtype=float), None]
+    path = write_extxyz(atoms, tmp_path / "d.xyz", [-31.5, -432.1], forces, stress)
+    back = read(path, index=":")
+    assert back[0].info["REF_energy"] == -31.5 and back[1].info["REF_energy"] == -432.1
+    np.testing.assert_array_equal(back[0].arrays["REF_forces"], forces[0])
+    np.testing.assert_array_equal(np.reshape(back[0].info["REF_stress"], (3, 3)), [[0, 5, 4], [5, 1, 3], [4, 3, 2]])
+    assert "REF_stress" not in back[1].info and back[0].calc is None
+    with pytest.raises(ValueError):
+        write_extxyz(atoms, tmp_path / "bad.xyz", [0.0, 0.0], [np.zeros((1, 3)), np.zeros((1, 3))])
+
+
+# ---------------------------------------------------------------- training on GFN2-xTB labels
+
+
+def _ec_clusters(n: int) -> list[Atoms]:
+    """Rattled EC monomers and dimers (1-2 molecules, 10-20 atoms) from an rdkit conformer."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("C1COC(=O)O1"))
+    AllChem.EmbedMolecule(mol, randomSeed=7)
+    AllChem.MMFFOptimizeMolecule(mol)
+    ec = Atoms([a.GetSymbol() for a in mol.GetAtoms()], positions=mol.GetConformer().GetPositions())
+    ec.positions -= ec.get_center_of_mass()
+    rng = np.random.default_rng(0)
+    clusters = []
+    for i in range(n):
+        cluster = ec.copy()
+        if i % 2:
+            other = ec.copy()
+            other.rotate(rng.uniform(0, 360), rng.normal(size=3))
+            other.translate(rng.normal(size=3) * 0.3 + [5.0, 0, 0])
+            cluster += other
+        cluster.rattle(0.05, seed=i)
+        clusters.append(cluster)
+    return clusters
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """24 EC clusters with GFN2-xTB energies (eV) and forces (eV/Å) written to train/valid xyz."""
+    from tblite.ase import TBLite
+
+    clusters = _ec_clusters(24)
+    energies, forces = [], []
+    for atoms in clusters:
+        atoms = atoms.copy()
+        atoms.calc = TBLite(method="GFN2-xTB", verbosity=0)
+        energies.append(atoms.get_potential_energy())
+        forces.append(atoms.get_forces())
+    d = tmp_path_factory.mktemp("data")
+    train, valid = slice(0, 18), slice(18, 24)
+    return {
+        "clusters": clusters,
+        "energies": energies,
+        "forces": forces,
+        "train": write_extxyz(clusters[train], d / "train.xyz", energies[train], forces[train]),
+        "valid": write_extxyz(clusters[valid], d / "valid.xyz", energies[valid], forces[valid]),
+        "e0s": fit_e0s([a.numbers for a in clusters[train]], energies[train]),
+    }
+
+
+SMALL = MaceSettings(num_channels=8, max_epochs=3, batch_size=6)
+
+
+@pytest.mark.slow
+def test_train_predict_and_reproduce(labelled, tmp_path):
+    results = []
+    for run in ("a", "b"):
+        t0 = time.perf_counter()
+        res = train_mace(labelled["train"], labelled["valid"], SMALL, 5, labelled["e0s"], tmp_path / run, device="cpu")
+        print(f"run {run}: train_mace {time.perf_counter() - t0:.1f} s, subprocess {res.train_time_s:.1f} s")
+        results.append(res)
+    res = results[0]
+    assert res.model_path == tmp_path / "a" / "mace.model" and res.model_path.is_file()
+    assert res.device == "cpu" and res.mace_version.startswith("0.3") and res.e0s == labelled["e0s"]
+    assert "Training complete" in res.log_path.read_text()
+
+    clusters = labelled["clusters"]
+    energies, forces = predict(res.model_path, clusters)
+    assert energies.shape == (24,) and np.isfinite(energies).all()
+    assert [f.shape for f in forces] == [(len(a), 3) for a in clusters]
+    assert all(np.isfinite(f).all() for f in forces)
+    # E0s dominate a barely trained model: energies within 1 eV/atom of xTB
+    per_atom = (energies - np.array(labelled["energies"])) / [len(a) for a in clusters]
+    assert np.abs(per_atom).max() < 1.0
+    m = error_metrics(labelled["energies"], energies, [len(a) for a in clusters], labelled["forces"], forces)
+    print(m)
+    assert all(np.isfinite(v) and v > 0 for v in m.values())
+    # three epochs already beat predicting zero forces
+    rms_f_mev = 1000 * np.sqrt(np.mean(np.concatenate(labelled["forces"]) ** 2))
+    assert m["rmse_f_mev_per_ang"] < 0.95 * rms_f_mev
+
+    # same seed: bitwise-identical weights; predictions equal to float64 round-off (the first
+    # forward pass in a process can differ from later ones in the last bit)
+    weights_a, weights_b = (torch.load(r.model_path, weights_only=False).state_dict() for r in results)
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    energies_b, forces_b = predict(results[1].model_path, clusters)
+    np.testing.assert_allclose(energies_b, energies, rtol=1e-14, atol=0)
+    for fa, fb in zip(forces, forces_b):
+        np.testing.assert_allclose(fb, fa, rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_diverging_run_raises(labelled, tmp_path):
+    with pytest.raises(TrainingError, match="non-finite"):
+        train_mace(labelled["train"], labelled["valid"], MaceSettings(num_channels=8, max_epochs=2, lr=1e6), 5,
+                   labelled["e0s"], tmp_path, device="cpu")
+
+
+@pytest.mark.slow
+def test_corrupt_train_file_raises(labelled, tmp_path):
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("10\nnot an extxyz header\nC 0 0\n")
+    with pytest.raises(TrainingError, match="exited with code"):
+        train_mace(bad, labelled["valid"], SMALL, 5, labelled["e0s"], tmp_path / "run", device="cpu")
