@@ -32,7 +32,7 @@ def campaign_row_ids(session: Session, campaign_id: int, table: str) -> list[int
 RESULT_COLUMNS = (
     "model", "liquid", "seed", "level_of_theory", "data_kind", "dataset_size", "subset_replica",
     "rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang", "md_status", "density_g_cm3", "density_sem_g_cm3",
-    "diffusion_cm2_s", "diffusion_sem_cm2_s", "ns_per_day",
+    "density_converged", "diffusion_cm2_s", "diffusion_sem_cm2_s", "ns_per_day",
 )
 
 
@@ -72,6 +72,7 @@ def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list
                 "md_status": (run.status if run else ("no model" if model.status != "ok" else "pending")),
                 "density_g_cm3": density.value if density else None,
                 "density_sem_g_cm3": density.sem if density else None,
+                "density_converged": density.method.get("converged") if density else None,
                 "diffusion_cm2_s": diffusion.value if diffusion else None,
                 "diffusion_sem_cm2_s": diffusion.sem if diffusion else None,
                 "ns_per_day": run.ns_per_day if run else None,

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from db.engine import DatabaseError, init_db, redact, session_scope, sqlite_url
-from tasks.campaign import Campaign, CampaignError, load_campaign
+from db.engine import DatabaseError, redact, session_scope
+from tasks.campaign import Campaign, CampaignError
 from tasks.workspace import Workspace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -97,42 +97,15 @@ def results(
 
 
 def _open(config: Path, workdir: Path | None, create: bool = False) -> tuple[Campaign, Workspace]:
-    """Validate the campaign file and open (or, for ``run``, create) its database."""
+    """Validate the campaign file and open (or, for ``run``, create) its database; exit with a message on error."""
+    from flows.runner import open_campaign
+
     try:
-        campaign = load_campaign(config)
+        return open_campaign(config, workdir, create)
     except CampaignError as exc:
         _fail(str(exc), code=2)
-    workdir = (workdir or Path("runs") / campaign.name).resolve()
-    db_path = workdir / "mlipcamp.sqlite"
-    url = campaign.database_url or sqlite_url(db_path)
-    if not create and campaign.database_url is None and not db_path.exists():
-        _fail(f"no results for campaign {campaign.name} in {workdir}: run `mlipcamp run {config}` first", code=2)
-    try:
-        if create:
-            workdir.mkdir(parents=True, exist_ok=True)
-        init_db(url)
-        campaign_id = _register(url, campaign, create)
     except DatabaseError as exc:
         _fail(str(exc), code=3)
-    return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id)
-
-
-def _register(url: str, campaign: Campaign, create: bool) -> int:
-    from sqlalchemy import select
-
-    from db.models import Campaign as CampaignRow
-
-    with session_scope(url) as session:
-        row = session.scalars(select(CampaignRow).filter_by(name=campaign.name)).first()
-        if row is None and not create:
-            _fail(f"campaign {campaign.name} is not in database {redact(url)}: run it first", code=2)
-        if row is None:
-            row = CampaignRow(name=campaign.name, config={}, config_hash="")
-            session.add(row)
-        if create:
-            row.config, row.config_hash = campaign.model_dump(mode="json"), campaign.config_hash
-        session.flush()
-        return row.id
 
 
 def _print_locations(ws: Workspace, report: str) -> None:

@@ -8,8 +8,54 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tasks.campaign import Campaign
+from db.engine import init_db, redact, session_scope, sqlite_url
+from tasks.campaign import Campaign, CampaignError, load_campaign
 from tasks.workspace import Workspace
+
+
+class CampaignNotRun(CampaignError):
+    """Results were asked for a campaign that has not been run in this work directory."""
+
+
+def open_campaign(config_path: str | Path, workdir: str | Path | None = None, create: bool = False) -> tuple[Campaign, Workspace]:
+    """Validate the campaign file and open its database (created and migrated when ``create``).
+
+    Raises CampaignError for a bad file, CampaignNotRun when there is nothing to read,
+    db.engine.DatabaseError when the database cannot be reached.
+    """
+    campaign = load_campaign(config_path)
+    workdir = Path(workdir or Path("runs") / campaign.name).resolve()
+    db_path = workdir / "mlipcamp.sqlite"
+    url = campaign.database_url or sqlite_url(db_path)
+    hint = f"run `mlipcamp run {config_path}` first"
+    if not create and campaign.database_url is None and not db_path.exists():
+        raise CampaignNotRun(f"no results for campaign {campaign.name} in {workdir}: {hint}")
+    if create:
+        workdir.mkdir(parents=True, exist_ok=True)
+    init_db(url)
+    campaign_id = _register(url, campaign, create)
+    if campaign_id is None:
+        raise CampaignNotRun(f"campaign {campaign.name} is not in database {redact(url)}: {hint}")
+    return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id)
+
+
+def _register(url: str, campaign: Campaign, create: bool) -> int | None:
+    """The campaign's row id (its config stored when ``create``); None if absent and not created."""
+    from sqlalchemy import select
+
+    from db.models import Campaign as CampaignRow
+
+    with session_scope(url) as session:
+        row = session.scalars(select(CampaignRow).filter_by(name=campaign.name)).first()
+        if row is None and not create:
+            return None
+        if row is None:
+            row = CampaignRow(name=campaign.name, config={}, config_hash="")
+            session.add(row)
+        if create:
+            row.config, row.config_hash = campaign.model_dump(mode="json"), campaign.config_hash
+        session.flush()
+        return row.id
 
 
 def prefect_environment(workdir: Path, verbose: bool) -> None:

@@ -80,6 +80,7 @@ class Sampling(_Strict):
     clusters_per_snapshot: int = Field(10, ge=0)
     cluster_size: tuple[int, int] = (1, 4)
     periodic_snapshots: bool = True
+    n_threads: int = Field(1, ge=1, description="OpenMP threads of the sampling potential")
     seed: int = 0
 
     @field_validator("potential")

@@ -12,9 +12,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
-def predict(model_path: Path, structures: Sequence[Atoms], device: str = "cpu") -> tuple[np.ndarray, list[np.ndarray]]:
+def predict(
+    model_path: Path, structures: Sequence[Atoms], device: str = "cpu", default_dtype: str = "float64"
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Energies (eV, shape (n,)) and forces (eV/Å, one (n_atoms, 3) array each) of a MACE model."""
-    calc = MACECalculator(model_paths=Path(model_path), device=device)
+    calc = MACECalculator(model_paths=Path(model_path), device=device, default_dtype=default_dtype)
     energies, forces = [], []
     for atoms in structures:
         atoms = atoms.copy()

@@ -24,7 +24,7 @@ def test_demo_loads_in_canonical_units():
     liquid = campaign.liquids[0]
     assert liquid.temperature == 313.0 and liquid.pressure == 1.0 and liquid.density == 1.32
     assert campaign.training.mace.r_max == 4.0
-    assert campaign.md.timestep == 1.0 and campaign.md.barostat_damping == 1000.0
+    assert campaign.md.timestep == 1.0 and campaign.md.barostat_damping == 500.0
     assert campaign.labelling.levels_of_theory == ["gfn2-xtb"]
 
 
@@ -76,3 +76,18 @@ def test_mole_ratio_counts():
         update={"components": [campaign.liquids[0].components[0], campaign.liquids[0].components[0].model_copy(update={"ratio": 3.0})]}
     )
     assert [n for _, n in liquid.counts(16)] == [4, 12]
+
+
+def test_deployment_entrypoints_and_parameters_exist():
+    import importlib
+
+    from prefect import Flow
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "deployments" / "prefect.yaml").read_text())
+    for deployment in spec["deployments"]:
+        path, name = deployment["entrypoint"].split(":")
+        module = path.removesuffix(".py").replace("/", ".")
+        flow = getattr(importlib.import_module(module), name)
+        assert isinstance(flow, Flow)
+        assert set(deployment["parameters"]) <= set(flow.parameters.properties)
+        load_campaign(Path(__file__).parents[1] / deployment["parameters"]["config_path"])

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import logging
+
 import numpy as np
-from pymbar import timeseries
+
+# pymbar logs a caveat on every call and a banner about JAX; our SEMs state their method instead.
+logging.getLogger("pymbar").setLevel(logging.ERROR)
+from pymbar import timeseries  # noqa: E402
 
 MAX_EQUILIBRATION_CANDIDATES = 500  # origins tried by detect_equilibration (cost ∝ this)
+
+
+MIN_EFFECTIVE_SAMPLES = 10
 
 
 @dataclass
@@ -21,6 +29,13 @@ class SeriesStats:
     statistical_inefficiency: float
     n_effective: float
     n_samples: int
+
+    @property
+    def converged(self) -> bool:
+        """Stated rule: the equilibrated part is at least half the series and holds
+        at least MIN_EFFECTIVE_SAMPLES uncorrelated samples; otherwise the run is too short
+        for the mean to be trusted, whatever its SEM says."""
+        return self.n_samples >= self.equilibration_index and self.n_effective >= MIN_EFFECTIVE_SAMPLES
 
 
 def equilibrated_mean(series: np.ndarray) -> SeriesStats:

@@ -68,10 +68,10 @@ def analyse_run(ws: Workspace, md_run_id: int | None, analysis: Analysis) -> int
         "rdf": plot_rdf(r, g, plots / f"{name}_rdf.png", f"{name}: centre-of-mass RDF"),
     }
     values = {
-        "density_g_cm3": (density.mean, density.sem, "g/cm^3", asdict(density)),
+        "density_g_cm3": (density.mean, density.sem, "g/cm^3", asdict(density) | {"converged": density.converged}),
         "diffusion_cm2_s": (diffusion.d_cm2_s, diffusion.sem_cm2_s, "cm^2/s",
                             asdict(diffusion) | {"analysed_from_ps": equilibrated_from_ps}),
-        "temperature_K": (temperature.mean, temperature.sem, "K", asdict(temperature)),
+        "temperature_K": (temperature.mean, temperature.sem, "K", asdict(temperature) | {"converged": temperature.converged}),
     }
     with session_scope(ws.db_url) as session:
         for obs_name, (value, sem, unit, method) in values.items():
@@ -80,6 +80,9 @@ def analyse_run(ws: Workspace, md_run_id: int | None, analysis: Analysis) -> int
             row.value, row.sem, row.method = float(value), float(sem), _plain(method)
         for fig_name, path in figures.items():
             record_artifact(session, f"md_run:{md_run_id}", fig_name, "plot", path)
+    if not density.converged:
+        logger.warning("%s: density is not equilibrated (%d of %d samples kept, %.1f independent): run longer",
+                       name, density.n_samples, density.n_samples + density.equilibration_index, density.n_effective)
     logger.info("%s: density %.4f ± %.4f g/cm3, D %.3g ± %.2g cm2/s", name, density.mean, density.sem,
                 diffusion.d_cm2_s, diffusion.sem_cm2_s)
     return md_run_id

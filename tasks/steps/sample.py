@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 from prefect import get_run_logger, task
+from threadpoolctl import threadpool_limits
 
 from db.engine import session_scope
 from db.models import LiquidBox, SampleMember, SampleSet
@@ -32,17 +33,18 @@ def sample_structures(ws: Workspace, box_id: int, sampling: Sampling) -> int:
 
     start = time.perf_counter()
     atoms.calc = make_calculator(get_level(sampling.potential))
-    snapshots = sample_liquid(
-        atoms,
-        atoms.calc,
-        temperature_K=sampling.temperature,
-        n_steps=sampling.n_steps,
-        timestep_fs=sampling.timestep,
-        interval=sampling.snapshot_interval,
-        seed=sampling.seed,
-        friction_per_fs=sampling.friction,
-        progress=lambda done, total: logger.info("sampling %s: step %d/%d", liquid, done, total),
-    )
+    with threadpool_limits(limits=sampling.n_threads):  # Dask workers start with OMP_NUM_THREADS=1
+        snapshots = sample_liquid(
+            atoms,
+            atoms.calc,
+            temperature_K=sampling.temperature,
+            n_steps=sampling.n_steps,
+            timestep_fs=sampling.timestep,
+            interval=sampling.snapshot_interval,
+            seed=sampling.seed,
+            friction_per_fs=sampling.friction,
+            progress=lambda done, total: logger.info("sampling %s: step %d/%d", liquid, done, total),
+        )
     rng = np.random.default_rng(sampling.seed)
     structures: list[tuple[str, object]] = []
     for snapshot in snapshots:

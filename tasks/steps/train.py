@@ -141,14 +141,14 @@ def evaluate_model(ws: Workspace, model_id: int, device: str) -> int:
         model = session.get(Model, model_id)
         if model.status != "ok" or model.rmse_e_test_mev_per_atom is not None:
             return model_id
-        name, model_path = model.name, ws.store.path(model.file)
+        name, model_path, dtype = model.name, ws.store.path(model.file), model.hyperparameters["default_dtype"]
         members = _dataset_members(session, ws, model.dataset_id)
 
     device = resolve_device(device)
     metrics: dict[str, dict[str, float]] = {}
     for split in SPLITS:
         atoms, energies, forces = members[split]
-        pred_e, pred_f = predict(model_path, atoms, device=device)
+        pred_e, pred_f = predict(model_path, atoms, device=device, default_dtype=dtype)
         n_atoms = [len(a) for a in atoms]
         metrics[split] = error_metrics(energies, pred_e, n_atoms, forces, pred_f)
         if split == "test":
