@@ -90,10 +90,19 @@ def results(
         writer.writeheader()
         writer.writerows(rows)
         return
-    table = Table(*RESULT_COLUMNS, title=f"campaign {campaign.name}")
-    for row in rows:
-        table.add_row(*(_cell(row[c]) for c in RESULT_COLUMNS))
-    console.print(table)
+    cells = [[_cell(row[c]) for c in RESULT_COLUMNS] for row in rows]
+    width = sum(max([len(c), *(len(r[i]) for r in cells)]) + 3 for i, c in enumerate(RESULT_COLUMNS))
+    if width <= console.width:
+        table = Table(*RESULT_COLUMNS, title=f"campaign {campaign.name}")
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+        return
+    for row in cells:  # too wide for this terminal: one block per model and liquid
+        table = Table("field", "value", title=f"{row[1]} · {row[0]}", show_header=False)
+        for column, value in zip(RESULT_COLUMNS, row, strict=True):
+            table.add_row(column, value)
+        console.print(table)
 
 
 def _open(config: Path, workdir: Path | None, create: bool = False) -> tuple[Campaign, Workspace]:

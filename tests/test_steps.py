@@ -1,0 +1,53 @@
+"""Prefect wrappers against a real database: failures are recorded with their reason, re-runs reuse labels."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from sqlalchemy import select
+
+from db.engine import init_db, session_scope, sqlite_url
+from db.models import Label
+from db.records import structure_row
+from tasks.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def prefect_harness(tmp_path_factory):
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.mark.slow
+def test_failed_label_is_recorded_and_the_rest_land(tmp_path, prefect_harness):
+    from prefect import flow
+
+    from tasks.steps.label import label_batch
+
+    url = sqlite_url(tmp_path / "db.sqlite")
+    init_db(url)
+    ws = Workspace(workdir=str(tmp_path), db_url=url, campaign_id=1)
+    water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    fused = Atoms("OH2", positions=[[0, 0, 0], [0.0, 0, 0], [-0.24, 0.93, 0]])  # two atoms on one spot
+    methane = Atoms("CH4", positions=[[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63],
+                                      [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]])
+    with session_scope(url) as session:
+        ids = [structure_row(session, ws.store, a, "cluster", {}).id for a in (water, fused, methane)]
+
+    @flow
+    def label_twice() -> tuple[dict, dict]:
+        first = label_batch(ws, ids, "gfn2-xtb", 1, 1)
+        return first, label_batch(ws, ids, "gfn2-xtb", 1, 1)
+
+    first, second = label_twice()
+    assert first == {"ok": 2, "failed": 1, "reused": 0}
+    assert second == {"ok": 0, "failed": 0, "reused": 3}
+    with session_scope(url) as session:
+        labels = {label.structure_id: label for label in session.scalars(select(Label))}
+        failed = labels[ids[1]]
+        assert failed.status == "failed" and "close" in failed.error.lower() and failed.attempts == 2
+        assert labels[ids[0]].status == labels[ids[2]].status == "ok"
+        forces = ws.store.get_arrays(labels[ids[0]].arrays_file)["forces_eV_ang"]
+    assert forces.shape == (3, 3) and np.isfinite(forces).all()
+    assert abs(forces.sum(axis=0)).max() < 1e-6  # no net force on an isolated molecule
