@@ -84,17 +84,17 @@ class LiquidBox(Base):
 
 
 class SampleSet(Base):
-    """One sampling MD of one liquid box and the structures cut from it."""
+    """One sampling MD of one liquid box and the structures cut from it, or one imported dataset file."""
 
     __tablename__ = "sample_set"
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(HASH, unique=True)
     liquid: Mapped[str] = mapped_column(String(100), index=True)
-    box_structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"))
+    box_structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"))  # None for imported sets
     potential: Mapped[str] = mapped_column(String(200))
-    temperature_k: Mapped[float] = mapped_column(Float)
-    n_steps: Mapped[int] = mapped_column(Integer)
-    timestep_fs: Mapped[float] = mapped_column(Float)
+    temperature_k: Mapped[float | None] = mapped_column(Float)
+    n_steps: Mapped[int | None] = mapped_column(Integer)
+    timestep_fs: Mapped[float | None] = mapped_column(Float)
     settings: Mapped[dict[str, Any]]
     wall_time_s: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -90,7 +90,10 @@ def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  
     levels = config.labelling.levels_of_theory
     kinds = config.training.data_kinds
     boxes = len(campaign_row_ids(session, campaign_id, "liquid_box"))
-    sample_sets = campaign_row_ids(session, campaign_id, "sample_set")
+    from db.models import SampleSet
+
+    sample_sets = list(session.scalars(select(SampleSet.id).where(
+        SampleSet.id.in_(campaign_row_ids(session, campaign_id, "sample_set")), SampleSet.box_structure_id.is_not(None))))
     structure_ids = structures_of_sample_sets(session, sample_sets, list(kinds)) if sample_sets else []
     label_counts = dict(
         session.execute(
@@ -108,12 +111,14 @@ def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  
         session.scalars(select(Observable.md_run_id).where(
             Observable.md_run_id.in_([r.id for r in ok_runs]), Observable.name == "density_g_cm3"))
     )
-    label_planned = len(structure_ids) * len(levels) if len(sample_sets) == n_liquids else None
+    n_sample_sets = n_liquids * len(config.sampling.temperatures)
+    label_planned = len(structure_ids) * len(levels) if len(sample_sets) == n_sample_sets else None
     rows = [
         ("build", 2 * n_liquids, boxes, 0),
-        ("sample", n_liquids, len(sample_sets), 0),
+        ("sample", n_sample_sets, len(sample_sets), 0),
         ("label", label_planned, label_counts.get("ok", 0), label_counts.get("failed", 0)),
-        ("train", len(levels) * len(kinds) * len(config.training.seeds), len(ok_models), len(models) - len(ok_models)),
+        ("train", len(config.training_levels) * len(kinds) * len(config.training.seeds), len(ok_models),
+         len(models) - len(ok_models)),
         ("evaluate", len(ok_models), sum(m.rmse_e_test_mev_per_atom is not None for m in ok_models), 0),
         ("simulate", len(ok_models) * n_liquids, len(ok_runs), len(runs) - len(ok_runs)),
         ("analyse", len(ok_runs), len(analysed), 0),
@@ -123,3 +128,28 @@ def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  
          "pending": None if planned is None else max(planned - done - failed, 0)}
         for stage, planned, done, failed in rows
     ]
+
+
+def labelled_structures(session: Session, store, level_name: str, kind: str | None = None) -> list:  # noqa: ANN001
+    """Every good label at a level (by stored name) as tasks.datasets.LabelledStructure, in structure-hash order."""
+    from db.models import Label, LevelOfTheoryRow
+    from tasks.datasets import LabelledStructure
+
+    query = (
+        select(Structure, Label)
+        .join(Label, Label.structure_id == Structure.id)
+        .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Label.level_of_theory_id)
+        .where(LevelOfTheoryRow.name == level_name, Label.status == "ok")
+        .order_by(Structure.hash)
+    )
+    if kind is not None:
+        query = query.where(Structure.kind == kind)
+    labelled = []
+    for structure, label in session.execute(query).all():
+        arrays = store.get_arrays(label.arrays_file)
+        atoms = store.get_atoms(structure.file)
+        labelled.append(LabelledStructure(
+            atoms=atoms, energy_eV=label.energy_ev, forces_eV_ang=arrays["forces_eV_ang"],
+            stress_eV_ang3=arrays.get("stress_eV_ang3"), kind="periodic" if structure.pbc else "cluster",
+        ))
+    return labelled

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed, wait
@@ -11,6 +13,7 @@ from db.queries import structures_of_sample_sets
 from tasks.campaign import Campaign
 from tasks.steps.analyse import analyse_run
 from tasks.steps.build import build_liquid_box
+from tasks.steps.imports import import_dataset
 from tasks.steps.label import label_batch
 from tasks.steps.report import write_report
 from tasks.steps.sample import sample_structures
@@ -34,24 +37,30 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
         md_boxes[liquid.name] = build_liquid_box.with_options(
             task_run_name=f"build {liquid.name} box n={md.n_molecules} (md)"
         ).submit(ws, liquid, md.n_molecules, "md", md.seed)
-        sample_sets.append(
-            sample_structures.with_options(
-                task_run_name=f"sample {liquid.name} {sampling.potential} {sampling.temperature:g} K"
-            ).submit(ws, sampling_boxes[liquid.name], sampling)
-        )
+        for index, temperature in enumerate(sampling.temperatures):
+            sample_sets.append(
+                sample_structures.with_options(
+                    task_run_name=f"sample {liquid.name} {Path(sampling.potential).name} {temperature:g} K"
+                ).submit(ws, sampling_boxes[liquid.name], sampling, temperature, sampling.seed + index)
+            )
+    imports = [
+        import_dataset.with_options(task_run_name=f"import {d.name} ({d.level_of_theory})").submit(ws, d)
+        for d in config.datasets
+    ]
     sample_set_ids = [future.result() for future in sample_sets]
 
     with session_scope(ws.db_url) as session:
         structure_ids = structures_of_sample_sets(session, sample_set_ids, list(training.data_kinds))
     labels = _label_all(ws, config, structure_ids)
     logger.info("labels: %s", labels)
+    training_sets = sample_set_ids + [future.result() for future in imports]
 
     trained_on = "+".join(liquid_names)
     evaluations, analyses = [], []
-    for level in config.labelling.levels_of_theory:
+    for level in config.training_levels:
         for kind in training.data_kinds:
             dataset = assemble_dataset.with_options(task_run_name=f"select {trained_on} {level} {kind}").submit(
-                ws, sample_set_ids, level, kind, training.valid_fraction, training.test_fraction
+                ws, training_sets, level, kind, training.valid_fraction, training.test_fraction
             )
             for seed in training.seeds:
                 name = f"{level}-{kind}-seed{seed}"

@@ -99,15 +99,13 @@ def run(config: Campaign, ws: Workspace) -> str:
     from prefect_dask import DaskTaskRunner
 
     from flows.campaign import run_campaign
+    from flows.clusters import api_reachable_from_jobs, runner_arguments
 
-    execution = config.execution
-    runner = DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={
-            "n_workers": execution.n_workers,
-            "threads_per_worker": execution.threads_per_worker,
-            "processes": True,
-            "dashboard_address": None,
-        },
-    )
+    api_url = os.environ.get("PREFECT_API_URL")
+    if config.execution.cluster != "local" and not api_reachable_from_jobs(api_url):
+        raise CampaignError(
+            "execution.cluster: batch jobs cannot reach a Prefect API on this machine's loopback; start "
+            "`prefect server start --host 0.0.0.0` and export PREFECT_API_URL=http://<this host>:4200/api"
+        )
+    runner = DaskTaskRunner(**runner_arguments(config.execution, api_url))
     return run_campaign.with_options(task_runner=runner)(config, ws)

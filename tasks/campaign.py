@@ -59,6 +59,15 @@ class Liquid(_Strict):
             raise CampaignError(f"liquid {self.name}: {n_molecules} molecules are too few for its mole ratios")
         return [(c.smiles, n) for c, n in zip(self.components, counts, strict=True)]
 
+    def box_edge_ang(self, n_molecules: int) -> float:
+        """Edge (Å) of the cubic box of ``n_molecules`` at the packing density."""
+        from ase.units import _Nav
+
+        from tasks.structures.build import molar_mass_g_mol
+
+        mass_g = sum(molar_mass_g_mol(smiles) * n for smiles, n in self.counts(n_molecules)) / _Nav
+        return (mass_g / self.density * 1e24) ** (1 / 3)
+
 
 def _known_level(name: str) -> str:
     from tasks.qm.levels import UnknownLevelError, get_level
@@ -70,23 +79,28 @@ def _known_level(name: str) -> str:
 
 
 class Sampling(_Strict):
-    potential: str = "gfn2-xtb"
+    potential: str = Field("gfn2-xtb", description="a level of theory, or a MACE model file (.model)")
     n_molecules: int = Field(8, ge=1, description="molecules in the sampling box")
-    temperature: Temperature
+    temperatures: Annotated[list[Temperature], Field(min_length=1, description="one sampling MD per temperature")]
     timestep: Time = 1.0
     n_steps: int = Field(gt=0)
     snapshot_interval: int = Field(gt=0, description="MD steps between snapshots")
     friction: float = Field(0.01, gt=0, description="Langevin friction, 1/fs")
     clusters_per_snapshot: int = Field(10, ge=0)
-    cluster_size: tuple[int, int] = (1, 4)
+    cluster_size: tuple[int, int] = Field((1, 4), description="[min, max] molecules per cluster")
+    cluster_radius: Length | None = Field(None, description="cut clusters by COM radius instead (capped by cluster_size)")
     periodic_snapshots: bool = True
     n_threads: int = Field(1, ge=1, description="OpenMP threads of the sampling potential")
     seed: int = 0
 
     @field_validator("potential")
     @classmethod
-    def _potential(cls, name: str) -> str:
-        return _known_level(name)
+    def _potential(cls, potential: str) -> str:
+        if potential.endswith(".model"):
+            if not Path(potential).is_file():
+                raise ValueError(f"MACE model file {potential} not found")
+            return str(Path(potential).resolve())
+        return _known_level(potential)
 
     @model_validator(mode="after")
     def _consistent(self) -> Sampling:
@@ -110,6 +124,33 @@ class Labelling(_Strict):
     @classmethod
     def _levels(cls, names: list[str]) -> list[str]:
         return [_known_level(name) for name in names]
+
+
+class ImportedDataset(_Strict):
+    """A user's labelled extxyz file, stored under a declared level of theory."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    path: Path
+    level_of_theory: str = Field(description="the level that labelled it, e.g. b97-d3bj/def2-tzvp")
+    energy_key: str = "REF_energy"
+    forces_key: str = "REF_forces"
+    stress_key: str | None = "REF_stress"
+    energy_unit: Literal["eV", "Hartree", "kcal/mol", "kJ/mol"] = "eV"
+    length_unit: Literal["Å", "Bohr"] = "Å"
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, path: Path) -> Path:
+        if not path.is_file():
+            raise ValueError(f"dataset file {path} not found")
+        return path.resolve()
+
+    @property
+    def level_name(self) -> str:
+        """Name under which its labels are stored (see tasks.qm.levels.declared_level)."""
+        from tasks.qm.levels import declared_level
+
+        return declared_level(self.level_of_theory).name
 
 
 class MaceHyperparameters(_Strict):
@@ -157,8 +198,21 @@ class Analysis(_Strict):
 
 
 class Execution(_Strict):
+    cluster: str = Field("local", description="'local', or a Dask cluster profile file (deployments/dask/*.yaml)")
     n_workers: int = Field(2, ge=1, description="Dask worker processes of the local cluster")
     threads_per_worker: int = Field(1, ge=1)
+
+    @field_validator("cluster")
+    @classmethod
+    def _profile(cls, cluster: str) -> str:
+        if cluster != "local":
+            from flows.clusters import load_profile
+
+            try:
+                load_profile(cluster)
+            except CampaignError as exc:
+                raise ValueError(str(exc).removeprefix("execution.cluster: ")) from None
+        return cluster
 
 
 class Campaign(_Strict):
@@ -167,6 +221,7 @@ class Campaign(_Strict):
     liquids: Annotated[list[Liquid], Field(min_length=1)]
     sampling: Sampling
     labelling: Labelling = Labelling()
+    datasets: list[ImportedDataset] = Field([], description="labelled extxyz files to import and train on")
     training: Training
     md: MolecularDynamics
     analysis: Analysis = Analysis()
@@ -177,6 +232,30 @@ class Campaign(_Strict):
         names = [liquid.name for liquid in self.liquids]
         if len(set(names)) != len(names):
             raise ValueError(f"liquid names must be unique, got {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _levels_can_label_periodic(self) -> Campaign:
+        if "periodic" in self.training.data_kinds:
+            from tasks.qm.levels import check_level_supports, get_level
+
+            for name in self.labelling.levels_of_theory:
+                try:
+                    check_level_supports(get_level(name), periodic=True)
+                except ValueError as exc:
+                    raise ValueError(f"labelling.levels_of_theory with training.data_kinds periodic: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_radius_fits(self) -> Campaign:
+        radius = self.sampling.cluster_radius
+        for liquid in self.liquids if radius is not None else []:
+            edge = liquid.box_edge_ang(self.sampling.n_molecules)
+            if radius > edge / 2:
+                raise ValueError(
+                    f"sampling.cluster_radius {radius:g} Å exceeds half the {edge:.2f} Å sampling box of {liquid.name}; "
+                    "sample more molecules or cut by count"
+                )
         return self
 
     @model_validator(mode="after")
@@ -191,6 +270,15 @@ class Campaign(_Strict):
                 f"analysis.diffusion_blocks={self.analysis.diffusion_blocks} needs at least {needed}"
             )
         return self
+
+    @property
+    def training_levels(self) -> list[str]:
+        """Level names models are trained per: computed levels, then declared levels of imported datasets."""
+        levels = list(self.labelling.levels_of_theory)
+        for dataset in self.datasets:
+            if dataset.level_name not in levels:
+                levels.append(dataset.level_name)
+        return levels
 
     @property
     def config_hash(self) -> str:

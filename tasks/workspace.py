@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,11 @@ class Workspace:
         path = Path(self.workdir) / "plots"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def plot_path(self, *parts: str) -> Path:
+        """PNG path under plots/ named from ``parts`` (level names like ``pbe-d3bj/def2-svp`` made file-safe)."""
+        stem = "_".join(re.sub(r"[^A-Za-z0-9.+-]+", "-", part).strip("-") for part in parts)
+        return self.plots_dir / f"{stem}.png"
 
     def scratch(self, *parts: str) -> Path:
         """A directory for a step's working files (training runs, MD output)."""

@@ -51,6 +51,11 @@ def test_units_convert(text, unit, expected):
          "known: gfn2-xtb"),
         (lambda d: d["sampling"].update(cluster_size=[1, 20]), "sampling", "exceeds"),
         (lambda d: d.pop("md"), "md", "Field required"),
+        (lambda d: d["sampling"].update(cluster_radius="5 Å"), "(top level)", "exceeds half the 9.61 Å sampling box"),
+        (lambda d: d["sampling"].update(potential="missing.model"), "sampling.potential", "not found"),
+        (lambda d: (d["labelling"].update(levels_of_theory=["pbe-d3bj/def2-svp"]),
+                    d["training"].update(data_kinds=["cluster", "periodic"])), "(top level)",
+         "pyscf backend cannot label periodic cells"),
     ],
 )
 def test_bad_input_names_the_field(tmp_path, edit, field, words):

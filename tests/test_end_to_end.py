@@ -19,9 +19,25 @@ DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 MLIPCAMP = [sys.executable, "-c", "from flows.cli import main; main()"]
 
 
+def labelled_file(tmp_path: Path) -> Path:
+    """GFN2-xTB-labelled EC clusters written by `mlipcamp label`, to be imported as a user's dataset."""
+    import numpy as np
+    from ase.io import write
+
+    from tasks.structures import build_box, cut_clusters
+
+    clusters = cut_clusters(build_box([("C1COC(=O)O1", 6)], 1.32, seed=3), (1, 2), 12, np.random.default_rng(3))
+    write(tmp_path / "mine.xyz", clusters, format="extxyz")
+    labelled = mlipcamp("label", str(tmp_path / "mine.xyz"), "--method", "gfn2-xtb", "-o", str(tmp_path / "mine-labelled.xyz"),
+                        env=dict(os.environ))
+    assert labelled.returncode == 0, labelled.stderr
+    return tmp_path / "mine-labelled.xyz"
+
+
 def reduced_demo(tmp_path: Path) -> Path:
     data = yaml.safe_load(DEMO.read_text())
     data["name"] = "e2e"
+    data["datasets"] = [{"name": "mine", "path": str(labelled_file(tmp_path)), "level_of_theory": "gfn2-xtb"}]
     data["sampling"].update(n_molecules=4, n_steps=4, snapshot_interval=2, clusters_per_snapshot=10, cluster_size=[1, 2])
     data["labelling"]["batch_size"] = 8
     data["training"].update(valid_fraction=0.15, test_fraction=0.15)
@@ -53,16 +69,17 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     assert "report" in first.stdout and (workdir / "report.md").exists()
     url = sqlite_url(workdir / "mlipcamp.sqlite")
     counts = row_counts(url)
-    assert counts["model"] == 2 and counts["md_run"] == 2 and counts["observable"] >= 4
-    assert counts["label"] == counts["structure"] - 2 - 2  # clusters labelled; boxes and periodic snapshots not
-    assert len(list((workdir / "plots").glob("*.png"))) >= 2 * 4 + 2
+    assert counts["model"] == 4 and counts["md_run"] == 4 and counts["observable"] >= 8  # 2 levels x 2 seeds
+    assert counts["level_of_theory"] == 2  # gfn2-xtb computed here, declared:gfn2-xtb imported
+    assert len(list((workdir / "plots").glob("*.png"))) >= 4 * 4 + 4 + 1
 
     results = mlipcamp("results", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
     assert results.returncode == 0, results.stderr
     rows = list(csv.DictReader(io.StringIO(results.stdout)))
-    assert [int(r["seed"]) for r in rows] == [1, 2]
+    assert [(r["level_of_theory"], int(r["seed"])) for r in rows] == [
+        ("declared:gfn2-xtb", 1), ("declared:gfn2-xtb", 2), ("gfn2-xtb", 1), ("gfn2-xtb", 2)]
     for row in rows:
-        assert row["level_of_theory"] == "gfn2-xtb" and row["data_kind"] == "cluster"
+        assert row["data_kind"] == "cluster"
         assert 0.3 < float(row["density_g_cm3"]) < 3.0 and float(row["density_sem_g_cm3"]) >= 0
         assert math.isfinite(float(row["diffusion_cm2_s"])) and math.isfinite(float(row["rmse_f_test_mev_per_ang"]))
 

@@ -16,6 +16,7 @@ from tasks.structures import (
     canonical_smiles,
     centres_of_mass,
     cut_cluster,
+    cut_cluster_radius,
     cut_clusters,
     make_molecules_whole,
     molar_mass_g_mol,
@@ -27,6 +28,17 @@ from tasks.structures import (
 
 EC = "C1COC(=O)O1"
 EMC = "CCOC(=O)OC"
+DEC = "CCOC(=O)OCC"
+
+# name: SMILES, formula, molar mass (g/mol), liquid density (g/cm³)
+CARBONATES = {
+    "VC": ("O=C1OC=CO1", "C3H2O3", 86.05, 1.36),
+    "EC": (EC, "C3H4O3", 88.06, 1.32),
+    "PC": ("CC1COC(=O)O1", "C4H6O3", 102.09, 1.20),
+    "DMC": ("COC(=O)OC", "C3H6O3", 90.08, 1.07),
+    "EMC": (EMC, "C4H8O3", 104.10, 1.01),
+    "DEC": (DEC, "C5H10O3", 118.13, 0.975),
+}
 
 
 def density_g_cm3(atoms: Atoms) -> float:
@@ -128,6 +140,52 @@ def test_build_box_rejects_bad_input():
         build_box([("XyZ", 2)], 1.3)
     with pytest.raises(RuntimeError, match=r"packmol failed \(exit code 173\)(.|\n)*ERROR"):
         build_box([(EC, 2)], 20.0)  # cell edge 2.8 Å: cannot hold one molecule
+
+
+@pytest.mark.parametrize("name", CARBONATES)
+def test_carbonate_molecule_and_box(name):
+    smiles, formula, molar_mass, density = CARBONATES[name]
+    assert molar_mass_g_mol(smiles) == pytest.approx(molar_mass, abs=0.005)
+    molecule = molecule_from_smiles(smiles)
+    assert molecule.get_chemical_formula(empirical=False) == formula
+    assert molecule.get_masses().sum() == pytest.approx(molar_mass, abs=0.01)  # ASE masses agree with RDKit
+    n_bonds = len(bonds(molecule)[0])
+
+    box = build_box([(smiles, 6)], density_g_cm3=density, seed=0)
+    assert len(box) == 6 * len(molecule)
+    assert density_g_cm3(box) == pytest.approx(density, rel=1e-4)  # ASE vs RDKit masses
+    mol = box.arrays["mol_id"]
+    assert np.array_equal(molecule_ids(box), mol)
+    assert np.array_equal(molecule_ids(straddled(box)), mol)
+    assert len(bonds(box)[0]) == 6 * n_bonds  # no bond between molecules or to an image
+    for m in range(6):
+        assert box[mol == m].get_chemical_formula(empirical=False) == formula
+    i, j, d = neighbor_list("ijd", box, 1.8)
+    assert d[mol[i] != mol[j]].size == 0
+
+
+def test_ec_emc_3_7_mixture():
+    box = build_box([(EC, 3), (EMC, 7)], density_g_cm3=1.08, seed=0)
+    mol, species = box.arrays["mol_id"], box.arrays["species_id"]
+    mol_species = np.array([species[mol == m][0] for m in range(mol.max() + 1)])
+    assert np.array_equal(mol_species, [0] * 3 + [1] * 7)
+    assert np.array_equal(np.bincount(species), [3 * 10, 7 * 15])
+    assert np.bincount(mol_species).tolist() == [3, 7]  # mole fractions 0.3 / 0.7
+    assert box.get_chemical_formula(empirical=False) == "C37H68O30"  # 3 C3H4O3 + 7 C4H8O3
+    ec_mass = box.get_masses()[species == 0].sum()
+    assert ec_mass / box.get_masses().sum() == pytest.approx(3 * 88.06 / (3 * 88.06 + 7 * 104.10), abs=1e-4)
+    assert density_g_cm3(box) == pytest.approx(1.08, rel=1e-4)
+    assert np.array_equal(molecule_ids(straddled(box)), mol)
+    formulas = {0: "C3H4O3", 1: "C4H8O3"}
+    for m in range(10):
+        assert box[mol == m].get_chemical_formula(empirical=False) == formulas[mol_species[m]]
+    assert box.info["smiles"] == [EC, EMC]
+
+
+def test_build_box_refuses_molecules_touching_their_own_image():
+    # 3 DEC in an 8.45 Å box: packmol keeps molecules apart, not a molecule from its own image
+    with pytest.raises(RuntimeError, match=r"molecule \d \(CCOC\(=O\)OCC\) .* from its own periodic image"):
+        build_box([(DEC, 3)], density_g_cm3=0.975, seed=0)
 
 
 # --- molecules across the periodic boundary -------------------------------------------
@@ -247,6 +305,143 @@ def test_cut_cluster_selects_nearest_molecules():
         cut_cluster(box, 2, 5)
 
 
+def brute_force_distances(box: Atoms, centre: int) -> np.ndarray:
+    """Minimum-image COM distances (Å) from molecule ``centre`` of a box whose molecules are whole,
+    by trying lattice translations -2..2 along each (cubic) cell vector."""
+    mol = box.arrays["mol_id"]
+    com = np.array([box[mol == m].get_center_of_mass() for m in range(mol.max() + 1)])
+    shifts = np.array(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij")).reshape(3, -1).T @ box.cell.array
+    delta = com[:, None, :] - com[centre] + shifts[None, :, :]
+    return np.linalg.norm(delta, axis=2).min(axis=1)
+
+
+def test_cut_cluster_radius_nitrogen():
+    box = nitrogen_box()  # distances from m0: m1 3 Å, m2 4 Å, m3 5 Å, m4 far
+    cluster = cut_cluster_radius(box, 4.5, 0)
+    assert cluster.info["n_molecules"] == 3 and cluster.info["centre_mol"] == 0
+    assert cluster.info["radius_ang"] == 4.5
+    assert np.array_equal(cluster.arrays["mol_id"], [0, 0, 1, 1, 2, 2])
+    assert np.array_equal(cluster.arrays["species_id"], [3, 3, 1, 1, 4, 4])
+    assert not cluster.pbc.any() and cluster.cell.rank == 0
+    assert np.allclose(cluster.get_center_of_mass(), 0.0, atol=1e-9)
+    com = centres_of_mass(cluster)
+    assert np.allclose(com - com[0], [[0, 0, 0], [-3, 0, 0], [0, 4, 0]], atol=1e-9)
+    # molecule 0 straddles x = 0 in the box; whole in the cluster
+    assert np.allclose(np.linalg.norm(cluster.positions[1::2] - cluster.positions[::2], axis=1), 1.1)
+
+    assert cut_cluster_radius(box, 3.5, 0).info["n_molecules"] == 2
+    assert cut_cluster_radius(box, 0.5, 3).info["n_molecules"] == 1  # only the centre
+    assert cut_cluster_radius(box, 6.0, 0).info["n_molecules"] == 4
+    capped = cut_cluster_radius(box, 6.0, 0, max_molecules=2)
+    assert capped.info["n_molecules"] == 2
+    assert np.array_equal(capped.arrays["species_id"], [3, 3, 1, 1])  # the nearest two
+    assert cut_cluster_radius(box, 10.0, 4).info["n_molecules"] == 1  # half the 20 Å cell is allowed
+
+    with pytest.raises(ValueError, match=r"radius 10.01 Å exceeds half the smallest perpendicular width"):
+        cut_cluster_radius(box, 10.01, 0)
+    for radius in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="positive"):
+            cut_cluster_radius(box, radius, 0)
+    for cap in (0, -2, 1.5):
+        with pytest.raises(ValueError, match="max_molecules"):
+            cut_cluster_radius(box, 4.5, 0, max_molecules=cap)
+    with pytest.raises(ValueError, match="centre molecule 5"):
+        cut_cluster_radius(box, 4.5, 5)
+
+
+def test_cut_cluster_radius_limit_uses_perpendicular_width():
+    box = nitrogen_box()
+    box.set_cell([[20, 0, 0], [10, 20, 0], [0, 0, 20]])  # edges >= 20 Å, width along a 8000/|b x c| = 17.9 Å
+    with pytest.raises(ValueError, match=r"\(8.9443 Å\)"):
+        cut_cluster_radius(box, 9.0, 0)
+    assert cut_cluster_radius(box, 8.9, 0).info["radius_ang"] == 8.9
+    # no periodicity, no limit
+    cluster = cut_cluster_radius(nitrogen_box(), 4.5, 0)
+    assert cut_cluster_radius(cluster, 100.0, 0).info["n_molecules"] == 3
+
+
+def test_cut_cluster_radius_matches_brute_force(mixed_box):
+    moved = straddled(mixed_box)
+    mol = moved.arrays["mol_id"]
+    i, j = bonds(moved)
+    straddling = set(mol[i[np.linalg.norm(moved.positions[j] - moved.positions[i], axis=1) > 2.0]].tolist())
+    assert straddling, "no molecule straddles the boundary"
+    formulas = {0: "C3H4O3", 1: "C4H8O3"}
+    half_width = moved.cell[0, 0] / 2
+    seen_straddling = seen_excluded = False
+    for centre in range(10):
+        distances = brute_force_distances(mixed_box, centre)  # packmol's box: molecules whole
+        for radius in (3.0, 4.5, half_width):
+            cluster = cut_cluster_radius(moved, radius, centre)
+            inside = np.flatnonzero(distances <= radius)
+            expected = inside[np.argsort(distances[inside], kind="stable")]
+            n = cluster.info["n_molecules"]
+            assert n == len(expected) and expected[0] == centre
+            assert cluster.info["centre_mol"] == centre and cluster.info["radius_ang"] == radius
+            assert (np.delete(distances, expected) > radius).all()
+            com = centres_of_mass(cluster)
+            assert np.allclose(np.linalg.norm(com - com[0], axis=1), distances[expected], atol=1e-9)
+            assert np.allclose(cluster.get_center_of_mass(), 0.0, atol=1e-9)
+            assert not cluster.pbc.any()
+            ids = molecule_ids(cluster)
+            assert np.array_equal(ids, cluster.arrays["mol_id"]) and ids.max() + 1 == n  # whole and apart
+            box_species = mixed_box.arrays["species_id"][np.searchsorted(mol, expected)]
+            for m in range(n):
+                assert np.all(cluster.arrays["species_id"][ids == m] == box_species[m])
+                assert cluster[ids == m].get_chemical_formula() == formulas[box_species[m]]
+            seen_straddling |= bool(straddling & set(expected[1:].tolist()))
+            seen_excluded |= n < 10
+
+            capped = cut_cluster_radius(moved, radius, centre, max_molecules=3)
+            assert capped.info["n_molecules"] == min(3, n)
+            com = centres_of_mass(capped)
+            assert np.allclose(np.linalg.norm(com - com[0], axis=1), distances[expected[:3]], atol=1e-9)
+    assert seen_straddling and seen_excluded
+
+
+def test_cut_clusters_by_radius_redraws_small_clusters(monkeypatch):
+    box = nitrogen_box()  # within 4.5 Å: 3 molecules around m0, 2 around m1 and m2, 1 around m3 and m4
+    rng = np.random.default_rng(0)
+    # up to 4 redraws: all 5 centres can be tried, so the only one reaching 3 molecules is found
+    for cluster in cut_clusters(box, (3, 3), 10, rng, radius_ang=4.5):
+        assert cluster.info["centre_mol"] == 0 and cluster.info["n_molecules"] == 3
+        assert cluster.info["radius_ang"] == 4.5
+    # n_min out of reach: the largest of the tries is kept
+    for cluster in cut_clusters(box, (4, 5), 5, rng, radius_ang=4.5):
+        assert cluster.info["centre_mol"] == 0 and cluster.info["n_molecules"] == 3
+    # n_min = 1: no redraw, n_max caps
+    small = cut_clusters(box, (1, 2), 30, rng, radius_ang=4.5)
+    assert {c.info["centre_mol"] for c in small} == set(range(5))
+    for cluster in small:
+        expected = cut_cluster_radius(box, 4.5, cluster.info["centre_mol"], max_molecules=2)
+        assert np.array_equal(cluster.positions, expected.positions)
+    assert {c.info["n_molecules"] for c in small} == {1, 2}
+    # without redraws the small clusters are accepted as drawn
+    monkeypatch.setattr("tasks.structures.clusters.RADIUS_CLUSTER_REDRAWS", 0)
+    drawn = cut_clusters(box, (3, 3), 30, rng, radius_ang=4.5)
+    assert {c.info["n_molecules"] for c in drawn} == {1, 2, 3}
+    assert all(c.info["n_molecules"] == 3 for c in drawn if c.info["centre_mol"] == 0)
+
+
+def test_cut_clusters_by_radius_in_a_liquid(mixed_box):
+    moved = straddled(mixed_box)
+    a = cut_clusters(moved, (3, 4), 12, np.random.default_rng(5), radius_ang=4.5)
+    b = cut_clusters(moved, (3, 4), 12, np.random.default_rng(5), radius_ang=4.5)
+    assert [c.info["centre_mol"] for c in a] == [c.info["centre_mol"] for c in b]
+    assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b))
+    for cluster in a:
+        assert 1 <= cluster.info["n_molecules"] <= 4
+        expected = cut_cluster_radius(moved, 4.5, cluster.info["centre_mol"], max_molecules=4)
+        assert np.array_equal(cluster.positions, expected.positions)
+        assert np.array_equal(cluster.arrays["species_id"], expected.arrays["species_id"])
+    # n_max only caps in radius mode; n_min must be reachable; the radius is checked up front
+    assert len(cut_clusters(moved, (1, 50), 2, np.random.default_rng(0), radius_ang=3.0)) == 2
+    with pytest.raises(ValueError, match="at least 11 molecules from a box of 10"):
+        cut_clusters(moved, (11, 12), 1, np.random.default_rng(0), radius_ang=3.0)
+    with pytest.raises(ValueError, match="exceeds half"):
+        cut_clusters(moved, (1, 2), 0, np.random.default_rng(0), radius_ang=moved.cell[0, 0])
+
+
 def test_periodic_snapshot(ec_box):
     shifted = ec_box.copy()
     shifted.positions += 0.7 * ec_box.cell.lengths()
@@ -321,3 +516,48 @@ def test_sample_liquid_gfn2_xtb(ec_box):
         assert 100.0 < snap.get_temperature() < 600.0
     _, moved = find_mic(snaps[-1].positions - ec_box.positions, ec_box.cell, pbc=True)
     assert 0.0 < np.median(moved) < 0.2  # 1.5 fs at 300 K: a few 0.01 Å per atom
+
+
+def tiny_mace_model(path) -> None:
+    """An untrained ScaleShiftMACE for H, C, O (8 scalar channels, 1 interaction) saved with torch.save."""
+    import torch
+    from mace import modules  # before e3nn: importing mace lets torch.load read e3nn's constants
+
+    from e3nn import o3
+
+    torch.manual_seed(0)
+    block = modules.interaction_classes["RealAgnosticResidualInteractionBlock"]
+    model = modules.ScaleShiftMACE(
+        r_max=4.0, num_bessel=4, num_polynomial_cutoff=5, max_ell=1,
+        interaction_cls=block, interaction_cls_first=block, num_interactions=1, num_elements=3,
+        hidden_irreps=o3.Irreps("8x0e"), MLP_irreps=o3.Irreps("8x0e"), atomic_energies=np.zeros(3),
+        avg_num_neighbors=8.0, atomic_numbers=[1, 6, 8], correlation=2, gate=torch.nn.functional.silu,
+        atomic_inter_scale=0.1, atomic_inter_shift=0.0,
+    ).to(torch.float64)
+    torch.save(model, path)
+
+
+@pytest.mark.slow
+def test_sample_liquid_mace_calculator(ec_box, tmp_path):
+    from mace.calculators import MACECalculator
+
+    model = tmp_path / "tiny.model"
+    tiny_mace_model(model)
+    run = dict(temperature_K=300.0, n_steps=4, timestep_fs=0.5, interval=2, seed=3)
+    for dtype in ("float64", "float32"):
+        calc = MACECalculator(model_paths=str(model), device="cpu", default_dtype=dtype)
+        snaps = sample_liquid(ec_box, calc, **run)
+        assert calc.results["forces"].shape == (len(ec_box), 3)  # MACE drove the MD
+        assert [s.info["sample_step"] for s in snaps] == [2, 4]
+        for snap in snaps:
+            assert snap.calc is None and np.isfinite(snap.positions).all()
+            assert np.array_equal(snap.arrays["mol_id"], ec_box.arrays["mol_id"])
+            assert np.array_equal(molecule_ids(snap), ec_box.arrays["mol_id"])
+            assert 100.0 < snap.get_temperature() < 600.0
+        # the calculator carries nothing from one run to the next
+        again = sample_liquid(ec_box, calc, **run)
+        fresh = sample_liquid(ec_box, MACECalculator(model_paths=str(model), device="cpu", default_dtype=dtype), **run)
+        atol = 1e-10 if dtype == "float64" else 1e-6
+        assert all(np.allclose(a.positions, b.positions, atol=atol) for a, b in zip(snaps, again))
+        assert all(np.allclose(a.positions, b.positions, atol=atol) for a, b in zip(snaps, fresh))
+    assert ec_box.calc is None and "momenta" not in ec_box.arrays

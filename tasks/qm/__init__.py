@@ -7,13 +7,22 @@ from tasks.qm.labelling import (
     label_structures,
     make_calculator,
 )
-from tasks.qm.levels import LevelOfTheory, UnknownLevelError, get_level, known_level_names
+from tasks.qm.levels import (
+    LevelOfTheory,
+    UnknownLevelError,
+    check_level_supports,
+    declared_level,
+    get_level,
+    known_level_names,
+)
 
 __all__ = [
     "LabelResult",
     "LevelOfTheory",
     "UnknownLevelError",
+    "check_level_supports",
     "compute_label",
+    "declared_level",
     "get_backend",
     "get_level",
     "known_level_names",

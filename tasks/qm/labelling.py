@@ -14,11 +14,17 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from threadpoolctl import threadpool_limits
 
-from tasks.qm.levels import LevelOfTheory
+from tasks.qm.levels import LevelOfTheory, check_level_supports, periodic_refusal  # noqa: F401 (re-export)
 
 # LevelOfTheory.code -> module implementing the Backend protocol (imported on first use,
 # so optional codes only need to be installed where they are used)
-BACKEND_MODULES: dict[str, str] = {"tblite": "tasks.qm.tblite_backend"}
+BACKEND_MODULES: dict[str, str] = {
+    "tblite": "tasks.qm.tblite_backend",
+    "xtb": "tasks.qm.xtb_backend",
+    "pyscf": "tasks.qm.pyscf_backend",
+    "psi4": "tasks.qm.psi4_backend",
+    "ase": "tasks.qm.ase_backend",
+}
 
 
 class Backend(Protocol):
@@ -29,6 +35,8 @@ class Backend(Protocol):
     ) -> Calculator: ...
 
     def known_failure(self, exc: Exception) -> str | None: ...
+
+    # Optional: ``supports_periodic``, a bool or a function of the level (absent means True).
 
 
 @dataclass
@@ -46,6 +54,8 @@ class LabelResult:
 
 def get_backend(code: str) -> Backend:
     """Backend module for ``LevelOfTheory.code``; importing it loads the code's native libraries."""
+    if code == "declared":
+        raise ValueError("a declared level names labels imported from elsewhere; no backend computes it")
     try:
         module_name = BACKEND_MODULES[code]
     except KeyError:
@@ -54,6 +64,12 @@ def get_backend(code: str) -> Backend:
         ) from None
     backend: Backend = importlib.import_module(module_name)  # type: ignore[assignment]
     return backend
+
+
+def supports_periodic(level: LevelOfTheory) -> bool:
+    """Whether ``level``'s backend can label periodic cells."""
+    declared = getattr(get_backend(level.code), "supports_periodic", True)
+    return bool(declared(level) if callable(declared) else declared)
 
 
 def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> Calculator:
@@ -65,8 +81,9 @@ def compute_label(atoms: Atoms, level: LevelOfTheory) -> LabelResult:
     """Single point on ``atoms``: energy (eV), forces (eV/Å) and, if fully periodic, stress (eV/Å³).
 
     Charge and multiplicity come from ``atoms.info`` ('charge', default 0; 'multiplicity',
-    default 1). A failed or non-finite calculation gives ``ok=False`` with a one-line reason;
-    only configuration errors (unknown code, settings the backend does not know) raise.
+    default 1). A failed or non-finite calculation, or a periodic cell given to a molecules-only
+    backend, gives ``ok=False`` with a one-line reason; only configuration errors (unknown code,
+    settings the backend does not know) raise.
     """
     backend = get_backend(level.code)
     calc = backend.make_calculator(
@@ -74,6 +91,8 @@ def compute_label(atoms: Atoms, level: LevelOfTheory) -> LabelResult:
         charge=int(atoms.info.get("charge", 0)),
         multiplicity=int(atoms.info.get("multiplicity", 1)),
     )
+    if np.any(atoms.pbc) and not supports_periodic(level):  # per structure: a failed label
+        return LabelResult(False, None, None, None, periodic_refusal(level.code), 0.0, socket.gethostname())
     # a bare copy: no constraints, initial charges/magmoms or calculator of the caller's atoms
     work = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     work.calc = calc

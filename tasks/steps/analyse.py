@@ -44,7 +44,6 @@ def analyse_run(ws: Workspace, md_run_id: int | None, analysis: Analysis) -> int
         name, log = run.name, read_md_log(ws.store.path(run.log_file))
         traj = read_trajectory(ws.store.path(run.trajectory_file))
 
-    plots = ws.plots_dir
     density = equilibrated_mean(log["density_g_cm3"])
     temperature = equilibrated_mean(log["temperature_K"])
     first = _first_equilibrated_frame(traj["time_ps"], log["time_ps"][density.equilibration_index],
@@ -59,13 +58,13 @@ def analyse_run(ws: Workspace, md_run_id: int | None, analysis: Analysis) -> int
     equilibrated_from_ps = float(traj["time_ps"][first])
     figures = {
         "density": plot_series(log["time_ps"], log["density_g_cm3"], "time / ps", "density / g cm$^{-3}$",
-                               plots / f"{name}_density.png", f"{name}: density", density.equilibration_index,
+                               ws.plot_path(name, "density"), f"{name}: density", density.equilibration_index,
                                density.mean, density.sem),
         "temperature": plot_series(log["time_ps"], log["temperature_K"], "time / ps", "temperature / K",
-                                   plots / f"{name}_temperature.png", f"{name}: temperature",
+                                   ws.plot_path(name, "temperature"), f"{name}: temperature",
                                    temperature.equilibration_index, temperature.mean, temperature.sem),
-        "msd": plot_msd(lags * dt_ps, msd, diffusion, plots / f"{name}_msd.png", f"{name}: COM mean-squared displacement"),
-        "rdf": plot_rdf(r, g, plots / f"{name}_rdf.png", f"{name}: centre-of-mass RDF"),
+        "msd": plot_msd(lags * dt_ps, msd, diffusion, ws.plot_path(name, "msd"), f"{name}: COM mean-squared displacement"),
+        "rdf": plot_rdf(r, g, ws.plot_path(name, "rdf"), f"{name}: centre-of-mass RDF"),
     }
     values = {
         "density_g_cm3": (density.mean, density.sem, "g/cm^3", asdict(density) | {"converged": density.converged}),

@@ -22,7 +22,7 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
         rows = results_rows(session, ws.campaign_id, liquids)
     table = markdown_table(rows, RESULT_COLUMNS)
     csv_path = write_csv(rows, RESULT_COLUMNS, workdir / "results.csv")
-    plot = plot_observables(rows, ws.plots_dir / "observables.png", f"{campaign_name}: liquid properties per model")
+    plot = plot_observables(rows, ws.plot_path("observables"), f"{campaign_name}: liquid properties per model")
     plots = sorted(p.name for p in ws.plots_dir.glob("*.png"))
     report = workdir / "report.md"
     report.write_text(

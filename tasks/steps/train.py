@@ -152,7 +152,7 @@ def evaluate_model(ws: Workspace, model_id: int, device: str) -> int:
         n_atoms = [len(a) for a in atoms]
         metrics[split] = error_metrics(energies, pred_e, n_atoms, forces, pred_f)
         if split == "test":
-            plot = parity_plot(energies, pred_e, n_atoms, forces, pred_f, ws.plots_dir / f"{name}_parity.png", f"{name}: test set")
+            plot = parity_plot(energies, pred_e, n_atoms, forces, pred_f, ws.plot_path(name, "parity"), f"{name}: test set")
 
     with session_scope(ws.db_url) as session:
         model = session.get(Model, model_id)

@@ -8,7 +8,7 @@ from tasks.structures.build import (
     molar_mass_g_mol,
     molecule_from_smiles,
 )
-from tasks.structures.clusters import cut_cluster, cut_clusters, periodic_snapshot
+from tasks.structures.clusters import cut_cluster, cut_cluster_radius, cut_clusters, periodic_snapshot
 from tasks.structures.molecules import centres_of_mass, make_molecules_whole, molecule_ids
 from tasks.structures.sample import sample_liquid
 
@@ -18,6 +18,7 @@ __all__ = [
     "canonical_smiles",
     "centres_of_mass",
     "cut_cluster",
+    "cut_cluster_radius",
     "cut_clusters",
     "make_molecules_whole",
     "molar_mass_g_mol",

@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.io import read, write
+from ase.neighborlist import neighbor_list
 from ase.units import _Nav
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem, Descriptors
 
 PACKMOL_LOG_TAIL_LINES = 40  # lines of packmol's output quoted in error messages
 ANGSTROM3_PER_CM3 = 1e24
+# packmol meets its tolerance only to within its convergence precision (e.g. 1.999 Å for 2 Å)
+SELF_IMAGE_SLACK = 0.9
 
 
 class InvalidSmilesError(ValueError):
@@ -92,6 +95,9 @@ def build_box(
     ``components`` lists (SMILES, number of molecules). The cell edge (Å) gives the target
     density from RDKit molar masses; packmol packs the molecules with its ``pbc`` keyword,
     so the minimum distance ``tolerance_ang`` (Å) also holds across the boundary.
+    packmol does not keep a molecule away from its own periodic images: a box too small for
+    its molecules (e.g. 3 DEC molecules, an 8.45 Å box) raises RuntimeError if any atom comes closer
+    than 0.9 × ``tolerance_ang`` to an image of its own molecule.
     Molecules are whole (packmol's positions, not wrapped into the cell).
     ``arrays['mol_id']`` numbers the molecules 0..n_mol-1 (contiguous atoms per molecule,
     components in the given order), ``arrays['species_id']`` indexes ``components``,
@@ -153,4 +159,20 @@ def build_box(
     box.arrays["mol_id"] = np.repeat(np.arange(len(mol_species)), atoms_per_mol)
     box.arrays["species_id"] = np.repeat(mol_species, atoms_per_mol)
     box.info["smiles"] = [smiles for smiles, _ in components]
+    _check_self_images(box, SELF_IMAGE_SLACK * tolerance_ang)
     return box
+
+
+def _check_self_images(box: Atoms, min_distance_ang: float) -> None:
+    """RuntimeError if an atom is closer than ``min_distance_ang`` to a periodic image of its own
+    (whole) molecule; packmol's pbc only keeps different molecules apart."""
+    i, j, d, shifts = neighbor_list("ijdS", box, min_distance_ang)
+    mol = box.arrays["mol_id"]
+    contact = (mol[i] == mol[j]) & shifts.any(axis=1)
+    if contact.any():
+        k = np.flatnonzero(contact)[np.argmin(d[contact])]
+        raise RuntimeError(
+            f"packmol placed molecule {mol[i[k]]} ({box.info['smiles'][box.arrays['species_id'][i[k]]]}) "
+            f"{d[k]:.2f} Å from its own periodic image (less than {min_distance_ang:.2f} Å): the "
+            f"{box.cell[0, 0]:.2f} Å box is too small for this molecule; pack more molecules"
+        )

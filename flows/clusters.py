@@ -1,0 +1,74 @@
+"""Dask clusters for the campaign's task runner: a LocalCluster, or a dask-jobqueue
+cluster described by a profile file (see deployments/dask/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tasks.campaign import CampaignError, Execution
+
+
+class ClusterProfile(BaseModel):
+    """A Dask cluster class with its arguments; ``adapt_kwargs`` make it scale with the work."""
+
+    model_config = ConfigDict(extra="forbid")
+    cluster_class: str = Field(description="import path, e.g. dask_jobqueue.SLURMCluster")
+    cluster_kwargs: dict[str, Any] = {}
+    adapt_kwargs: dict[str, Any] | None = None
+
+    @field_validator("cluster_class")
+    @classmethod
+    def _importable(cls, path: str) -> str:
+        import importlib
+
+        module, _, name = path.rpartition(".")
+        try:
+            getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError):
+            raise ValueError(f"cannot import cluster class {path!r}") from None
+        return path
+
+
+def load_profile(path: str | Path) -> ClusterProfile:
+    """Read a cluster profile; raise CampaignError naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise CampaignError(f"execution.cluster: profile {path} not found")
+    try:
+        return ClusterProfile.model_validate(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise CampaignError(f"execution.cluster: profile {path} is invalid: {exc}") from None
+
+
+def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any]:
+    """Keyword arguments of prefect_dask.DaskTaskRunner for the campaign's execution section."""
+    if execution.cluster == "local":
+        return {
+            "cluster_class": "distributed.LocalCluster",
+            "cluster_kwargs": {
+                "n_workers": execution.n_workers,
+                "threads_per_worker": execution.threads_per_worker,
+                "processes": True,
+                "dashboard_address": None,
+            },
+        }
+    profile = load_profile(execution.cluster)
+    kwargs = dict(profile.cluster_kwargs)
+    if api_url:  # batch jobs do not inherit our environment: tell them where the Prefect API is
+        prologue = list(kwargs.get("job_script_prologue", []))
+        prologue.append(f"export PREFECT_API_URL={api_url}")
+        kwargs["job_script_prologue"] = prologue
+    arguments: dict[str, Any] = {"cluster_class": profile.cluster_class, "cluster_kwargs": kwargs}
+    if profile.adapt_kwargs:
+        arguments["adapt_kwargs"] = profile.adapt_kwargs
+    return arguments
+
+
+def api_reachable_from_jobs(api_url: str | None) -> bool:
+    """False for a loopback Prefect API, which compute nodes of a batch cluster cannot reach."""
+    return bool(api_url) and not any(host in api_url for host in ("127.0.0.1", "localhost", "[::1]"))
+

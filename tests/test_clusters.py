@@ -1,0 +1,48 @@
+"""Dask cluster profiles: each shipped profile loads and renders the job script a scheduler would get."""
+
+from pathlib import Path
+
+import pytest
+
+from flows.clusters import api_reachable_from_jobs, load_profile, runner_arguments
+from tasks.campaign import CampaignError, Execution
+
+PROFILES = sorted((Path(__file__).parents[1] / "deployments" / "dask").glob("*.yaml"))
+API = "http://login01:4200/api"
+
+
+def test_local_cluster_by_default():
+    arguments = runner_arguments(Execution(), API)
+    assert arguments["cluster_class"] == "distributed.LocalCluster"
+    assert arguments["cluster_kwargs"]["n_workers"] == 2
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_profile_renders_a_job_script(profile):
+    import importlib
+
+    arguments = runner_arguments(Execution(cluster=str(profile)), API)
+    module, _, name = arguments["cluster_class"].rpartition(".")
+    cluster_class = getattr(importlib.import_module(module), name)
+    with cluster_class(**arguments["cluster_kwargs"]) as cluster:
+        script = cluster.job_script()
+    assert f"export PREFECT_API_URL={API}" in script
+    spec = load_profile(profile)
+    assert spec.cluster_kwargs["walltime"] in script
+    if "gpu" in profile.name:
+        assert "--gres=gpu:1" in script and "--resources GPU=1" in script
+
+
+def test_bad_profiles_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        Execution(cluster=str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cluster_class: dask_jobqueue.NoSuchCluster\n")
+    with pytest.raises(CampaignError, match="cannot import cluster class"):
+        load_profile(bad)
+
+
+def test_loopback_api_is_not_reachable_from_jobs():
+    assert not api_reachable_from_jobs("http://127.0.0.1:4200/api")
+    assert not api_reachable_from_jobs(None)
+    assert api_reachable_from_jobs(API)
