@@ -61,7 +61,6 @@ def _register(url: str, campaign: Campaign, create: bool) -> int | None:
 def prefect_environment(workdir: Path, verbose: bool) -> None:
     """Settings read by Prefect at import time: keep its state under the work directory unless set."""
     os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
@@ -80,6 +79,7 @@ def prefect_api() -> Iterator[str]:
     if url := os.environ.get("PREFECT_API_URL"):
         yield url
         return
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here; the server would only log errors
     server = SubprocessASGIServer()
     server.start()
     os.environ["PREFECT_API_URL"] = server.api_url
