@@ -14,7 +14,7 @@ from tasks.campaign import Campaign
 from tasks.steps.analyse import analyse_run
 from tasks.steps.build import build_liquid_box
 from tasks.steps.imports import import_dataset
-from tasks.steps.label import label_batch
+from tasks.steps.label import label_batch, record_label_failure
 from tasks.steps.report import write_report
 from tasks.steps.sample import sample_structures
 from tasks.steps.simulate import simulate_liquid
@@ -88,23 +88,42 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
 
 
 def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dict[str, int]:
-    """Fan labelling out in batches per level of theory; progress shown as a Prefect artifact."""
+    """Fan labelling out in batches per level of theory; progress shown as a Prefect artifact.
+
+    A batch whose task is lost (its worker died, e.g. a QM code crashed the process) is split
+    into single structures; a single structure that is lost again is recorded as a failed label.
+    """
     labelling = config.labelling
-    batches = [structure_ids[i : i + labelling.batch_size] for i in range(0, len(structure_ids), labelling.batch_size)]
-    futures = []
-    for level in labelling.levels_of_theory:
-        for index, batch in enumerate(batches, start=1):
-            futures.append(
-                label_batch.with_options(task_run_name=f"label {level} batch {index}/{len(batches)} ({len(batch)})").submit(
-                    ws, batch, level, labelling.n_threads, labelling.retries
-                )
-            )
+    size = labelling.batch_size
+    batches = [
+        (level, structure_ids[i : i + size]) for level in labelling.levels_of_theory for i in range(0, len(structure_ids), size)
+    ]
     total = {"ok": 0, "failed": 0, "reused": 0}
-    if not futures:
+    planned = len(structure_ids) * len(labelling.levels_of_theory)
+    if not planned:
         return total
     progress = create_progress_artifact(progress=0.0, description=f"{config.name}: labelling batches done")
-    for done, future in enumerate(as_completed(futures), start=1):
-        for key, count in future.result().items():
-            total[key] += count
-        update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(futures))
+    done, wave = 0, batches
+    while wave:
+        futures = {
+            label_batch.with_options(task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}").submit(
+                ws, batch, level, labelling.n_threads, labelling.retries
+            ): (level, batch)
+            for level, batch in wave
+        }
+        wave = []
+        for future in as_completed(list(futures)):
+            level, batch = futures[future]
+            try:
+                counts = future.result()
+            except Exception as exc:  # the task itself was lost, not a QM failure (those are recorded inside)
+                if len(batch) > 1:
+                    wave += [(level, [structure_id]) for structure_id in batch]
+                    continue
+                record_label_failure.submit(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}").result()
+                counts = {"failed": 1}
+            for key, count in counts.items():
+                total[key] += count
+            done += len(batch)
+            update_progress_artifact(artifact_id=progress, progress=100.0 * done / planned)
     return total

@@ -62,3 +62,18 @@ def test_import_then_export_round_trips_and_reimport_adds_nothing(tmp_path):
 def test_export_of_a_missing_level_says_so(tmp_path):
     result = runner.invoke(app, ["export", "--level", "gfn2-xtb", "-o", str(tmp_path / "x.xyz"), "--workdir", str(tmp_path)])
     assert result.exit_code == 2 and "no results database" in result.output
+
+
+def test_label_with_dft_and_refusal_of_periodic_cells(tmp_path):
+    write(tmp_path / "water.xyz", [WATER])
+    out = tmp_path / "water-dft.xyz"
+    result = runner.invoke(app, ["label", str(tmp_path / "water.xyz"), "--method", "pbe-d3bj/def2-svp", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    direct = compute_label(WATER, get_level("pbe-d3bj/def2-svp"))
+    assert read(out).info["REF_energy"] == pytest.approx(direct.energy_eV, abs=1e-6)
+
+    box = WATER.copy()
+    box.cell, box.pbc = [8.0, 8.0, 8.0], True
+    write(tmp_path / "box.xyz", [box], format="extxyz")
+    refused = runner.invoke(app, ["label", str(tmp_path / "box.xyz"), "--method", "pbe-d3bj/def2-svp", "-o", str(out)])
+    assert refused.exit_code == 2 and "cannot label periodic cells" in refused.output

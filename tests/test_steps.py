@@ -1,5 +1,7 @@
 """Prefect wrappers against a real database: failures are recorded with their reason, re-runs reuse labels."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -51,3 +53,40 @@ def test_failed_label_is_recorded_and_the_rest_land(tmp_path, prefect_harness):
         forces = ws.store.get_arrays(labels[ids[0]].arrays_file)["forces_eV_ang"]
     assert forces.shape == (3, 3) and np.isfinite(forces).all()
     assert abs(forces.sum(axis=0)).max() < 1e-6  # no net force on an isolated molecule
+
+
+@pytest.mark.slow
+def test_a_structure_that_kills_its_worker_is_recorded_failed_and_the_rest_land(tmp_path, prefect_harness, monkeypatch):
+    import dask
+    from prefect import flow
+    from prefect.settings import get_current_settings
+    from prefect_dask import DaskTaskRunner
+
+    from flows.campaign import _label_all
+    from tasks.campaign import Labelling, load_campaign
+
+    monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the Dask workers report here too
+    url = sqlite_url(tmp_path / "db.sqlite")
+    init_db(url)
+    ws = Workspace(workdir=str(tmp_path), db_url=url, campaign_id=1)
+    level = "ase:crashing_calculator:LennardJonesUnlessXenon"
+    molecules = [Atoms("Ar2", positions=[[0, 0, 0], [0, 0, 3.0 + 0.1 * i]]) for i in range(4)]
+    molecules.insert(2, Atoms("XeAr", positions=[[0, 0, 0], [0, 0, 4.0]]))
+    with session_scope(url) as session:
+        ids = [structure_row(session, ws.store, a, "cluster", {}).id for a in molecules]
+    demo = load_campaign(Path(__file__).parents[1] / "configs" / "demo.yaml")
+    config = demo.model_copy(update={"labelling": Labelling(levels_of_theory=[level], batch_size=5, retries=0)})
+
+    @flow
+    def label_everything() -> dict:
+        return _label_all(ws, config, ids)
+
+    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None})
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # default 3; fewer worker restarts
+        counts = label_everything.with_options(task_runner=runner)()
+    assert counts["ok"] == 4 and counts["failed"] == 1
+    with session_scope(url) as session:
+        labels = {label.structure_id: label for label in session.scalars(select(Label))}
+    lost = labels[ids[2]]
+    assert lost.status == "failed" and "KilledWorker" in lost.error and lost.host == "lost"
+    assert all(labels[i].status == "ok" for i in ids if i != ids[2])

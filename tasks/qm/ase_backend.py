@@ -58,8 +58,3 @@ def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1
             "calculator; set spin polarisation through the level's kwargs"
         )
     return cls(**kwargs)
-
-
-def known_failure(exc: Exception) -> str | None:
-    """Generic calculators have no failure messages this backend knows."""
-    return None

@@ -34,7 +34,12 @@ class Backend(Protocol):
         self, level: LevelOfTheory, charge: int = 0, multiplicity: int = 1
     ) -> Calculator: ...
 
-    def known_failure(self, exc: Exception) -> str | None: ...
+    def known_failure(self, exc: Exception) -> str | None:  # optional: a one-line reason for the code's own errors
+        ...
+
+
+class LabelFailure(RuntimeError):
+    """Raised by a backend for a per-structure failure; its message is the reason stored with the label."""
 
     # Optional: ``supports_periodic``, a bool or a function of the level (absent means True).
 
@@ -104,7 +109,8 @@ def compute_label(atoms: Atoms, level: LevelOfTheory) -> LabelResult:
         forces = np.asarray(work.get_forces(), dtype=np.float64)
         stress = np.asarray(work.get_stress(voigt=True), dtype=np.float64) if periodic else None
     except Exception as exc:  # any backend failure becomes a failed label, never an exception
-        reason = backend.known_failure(exc) or _one_line(exc)
+        known = getattr(backend, "known_failure", None)
+        reason = str(exc) if isinstance(exc, LabelFailure) else (known and known(exc)) or _one_line(exc)
         return LabelResult(False, None, None, None, reason, time.perf_counter() - start, host)
     wall = time.perf_counter() - start
     reason = _non_finite_reason(energy, forces, stress)

@@ -18,6 +18,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 from ase.units import Bohr, Hartree
 
+from tasks.qm.labelling import LabelFailure
 from tasks.qm.levels import LevelOfTheory, periodic_refusal
 
 try:
@@ -33,9 +34,6 @@ MEMORY = os.environ.get("MLIPCAMP_PSI4_MEMORY", "2 GB")
 
 _NOT_CONVERGED = re.compile(r"Could not converge SCF iterations in (\d+) iterations")
 
-
-class LabelFailure(RuntimeError):
-    """A per-structure failure whose message is the one-line reason stored with the label."""
 
 
 def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> Psi4Calculator:
@@ -54,10 +52,6 @@ def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1
 
 def known_failure(exc: Exception) -> str | None:
     """One-line reason for a psi4 failure this backend recognises, else None."""
-    if isinstance(exc, LabelFailure):
-        return str(exc)
-    if isinstance(exc, ValueError) and "cannot label periodic cells" in str(exc):
-        return str(exc)
     if type(exc).__name__ == "SCFConvergenceError":
         iteration = getattr(exc, "iteration", None)
         if iteration is not None:

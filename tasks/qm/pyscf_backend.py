@@ -17,6 +17,7 @@ from ase.units import Bohr, Hartree
 from pyscf import df, dft, gto  # loaded with the backend, so thread limits reach PySCF's OpenMP
 
 from tasks.qm.dispersion import DISPERSION_VARIANTS, dispersion_energy_forces
+from tasks.qm.labelling import LabelFailure
 from tasks.qm.levels import PYSCF_DEFAULTS, LevelOfTheory, periodic_refusal
 
 supports_periodic = False
@@ -24,9 +25,6 @@ supports_periodic = False
 # settings a PySCF level may carry (see tasks.qm.levels.PYSCF_DEFAULTS)
 SETTINGS = frozenset(PYSCF_DEFAULTS) | {"auxbasis", "dispersion_params"}
 
-
-class LabelFailure(RuntimeError):
-    """A per-structure failure whose message is the one-line reason stored with the label."""
 
 
 def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> PySCFCalculator:
@@ -48,15 +46,6 @@ def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1
     if multiplicity < 1:
         raise ValueError(f"multiplicity must be >= 1, got {multiplicity}")
     return PySCFCalculator(level, charge=charge, multiplicity=multiplicity)
-
-
-def known_failure(exc: Exception) -> str | None:
-    """One-line reason for a failure this backend recognises, else None."""
-    if isinstance(exc, LabelFailure):
-        return str(exc)
-    if isinstance(exc, ValueError) and "cannot label periodic cells" in str(exc):
-        return str(exc)
-    return None
 
 
 class PySCFCalculator(Calculator):

@@ -16,6 +16,7 @@ from xtb.interface import XTBException
 from xtb.libxtb import VERBOSITY_MUTED
 from xtb.utils import get_method, get_solvent
 
+from tasks.qm.labelling import LabelFailure
 from tasks.qm.levels import LevelOfTheory, periodic_refusal
 
 supports_periodic = False
@@ -46,19 +47,6 @@ def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1
         raise ValueError(f"multiplicity must be >= 1, got {multiplicity}")
     parameters = {SETTING_PARAMETERS[key]: value for key, value in level.settings.items()}
     return ChargedXTB(charge=charge, multiplicity=multiplicity, method=level.method, **parameters)
-
-
-def known_failure(exc: Exception) -> str | None:
-    """One-line reason for an xtb failure this backend recognises, else None."""
-    if isinstance(exc, LabelFailure):
-        return str(exc)
-    if isinstance(exc, ValueError) and "cannot label periodic cells" in str(exc):
-        return str(exc)
-    return None
-
-
-class LabelFailure(RuntimeError):
-    """A per-structure failure whose message is the one-line reason stored with the label."""
 
 
 class ChargedXTB(XTB):

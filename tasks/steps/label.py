@@ -73,3 +73,18 @@ def _record(session, ws: Workspace, structure_id: int, level_id: int, result: La
     label.wall_time_s = result.wall_time_s
     label.host = result.host
     label.attempts = attempts
+
+
+@task
+def record_label_failure(ws: Workspace, structure_id: int, level_name: str, reason: str) -> None:
+    """Store a failed label for a structure whose labelling task itself was lost (e.g. its worker died)."""
+    level = get_level(level_name)
+    with session_scope(ws.db_url) as session:
+        level_id = level_row(session, level).id
+        label = session.scalars(
+            select(Label).where(Label.structure_id == structure_id, Label.level_of_theory_id == level_id)
+        ).first()
+        attempts = (label.attempts if label is not None else 0) + 1
+        failure = LabelResult(False, None, None, None, reason, 0.0, "lost")
+        _record(session, ws, structure_id, level_id, failure, attempts)
+    get_run_logger().warning("structure %d at %s recorded as failed: %s", structure_id, level.name, reason)
