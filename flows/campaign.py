@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed, wait
@@ -21,6 +22,11 @@ from tasks.steps.simulate import simulate_liquid
 from tasks.steps.train import assemble_dataset, evaluate_model, train_model
 from tasks.workspace import Workspace
 
+# Heavy steps (sampling MD, QM batches, training, production MD) each hold one of a worker's
+# slots (flows.clusters.SLOTS), so Dask spreads them over free workers instead of queueing
+# several behind one busy worker.
+ONE_SLOT = {"resources": {"slots": 1}}
+
 
 @flow(name="mlipcamp-campaign", flow_run_name="campaign {config.name}", log_prints=True)
 def run_campaign(config: Campaign, ws: Workspace) -> str:
@@ -29,7 +35,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     sampling, md, training = config.sampling, config.md, config.training
     liquid_names = [liquid.name for liquid in config.liquids]
 
-    sampling_boxes, md_boxes, sample_sets = {}, {}, []
+    sampling_boxes, md_boxes = {}, {}
     for liquid in config.liquids:
         sampling_boxes[liquid.name] = build_liquid_box.with_options(
             task_run_name=f"build {liquid.name} box n={sampling.n_molecules} (sampling)"
@@ -37,12 +43,17 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
         md_boxes[liquid.name] = build_liquid_box.with_options(
             task_run_name=f"build {liquid.name} box n={md.n_molecules} (md)"
         ).submit(ws, liquid, md.n_molecules, "md", md.seed)
-        for index, temperature in enumerate(sampling.temperatures):
-            sample_sets.append(
-                sample_structures.with_options(
-                    task_run_name=f"sample {liquid.name} {Path(sampling.potential).name} {temperature:g} K"
-                ).submit(ws, sampling_boxes[liquid.name], sampling, temperature, sampling.seed + index)
-            )
+    # plain ids, not futures: a future shared by many tasks pins them all to the worker holding it
+    sampling_box_ids = {name: future.result() for name, future in sampling_boxes.items()}
+    md_box_ids = {name: future.result() for name, future in md_boxes.items()}
+    with dask.annotate(**ONE_SLOT):
+        sample_sets = [
+            sample_structures.with_options(
+                task_run_name=f"sample {liquid.name} {Path(sampling.potential).name} {temperature:g} K"
+            ).submit(ws, sampling_box_ids[liquid.name], sampling, temperature, sampling.seed + index)
+            for liquid in config.liquids
+            for index, temperature in enumerate(sampling.temperatures)
+        ]
     imports = [
         import_dataset.with_options(task_run_name=f"import {d.name} ({d.level_of_theory})").submit(ws, d)
         for d in config.datasets
@@ -64,17 +75,19 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
             )
             for seed in training.seeds:
                 name = f"{level}-{kind}-seed{seed}"
-                model = train_model.with_options(task_run_name=f"train {trained_on} {level} {kind} seed={seed}").submit(
-                    ws, dataset, seed, training.mace, training.device, training.n_threads, name
-                )
-                evaluations.append(
-                    evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device)
-                )
+                with dask.annotate(**ONE_SLOT):
+                    model = train_model.with_options(
+                        task_run_name=f"train {trained_on} {level} {kind} seed={seed}"
+                    ).submit(ws, dataset, seed, training.mace, training.device, training.n_threads, name)
+                    evaluations.append(
+                        evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device)
+                    )
                 for liquid in config.liquids:
                     run_name = f"{liquid.name}-{name}"
-                    run = simulate_liquid.with_options(
-                        task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
-                    ).submit(ws, model, liquid, md_boxes[liquid.name], md, run_name)
+                    with dask.annotate(**ONE_SLOT):
+                        run = simulate_liquid.with_options(
+                            task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
+                        ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)
                     analyses.append(
                         analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(ws, run, config.analysis)
                     )
@@ -105,12 +118,13 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     progress = create_progress_artifact(progress=0.0, description=f"{config.name}: labelling batches done")
     done, wave = 0, batches
     while wave:
-        futures = {
-            label_batch.with_options(task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}").submit(
-                ws, batch, level, labelling.n_threads, labelling.retries
-            ): (level, batch)
-            for level, batch in wave
-        }
+        with dask.annotate(**ONE_SLOT):
+            futures = {
+                label_batch.with_options(task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}").submit(
+                    ws, batch, level, labelling.n_threads, labelling.retries
+                ): (level, batch)
+                for level, batch in wave
+            }
         wave = []
         for future in as_completed(list(futures)):
             level, batch = futures[future]

@@ -33,6 +33,9 @@ class ClusterProfile(BaseModel):
         return path
 
 
+SLOTS = "slots"  # Dask resource every worker advertises (its threads); each heavy task takes one
+
+
 def load_profile(path: str | Path) -> ClusterProfile:
     """Read a cluster profile; raise CampaignError naming the file and field."""
     path = Path(path)
@@ -54,10 +57,13 @@ def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any
                 "threads_per_worker": execution.threads_per_worker,
                 "processes": True,
                 "dashboard_address": None,
+                "resources": {SLOTS: execution.threads_per_worker},
             },
         }
     profile = load_profile(execution.cluster)
     kwargs = dict(profile.cluster_kwargs)
+    threads = max(1, int(kwargs.get("cores", 1)) // int(kwargs.get("processes", 1)))
+    kwargs["worker_extra_args"] = _with_resource(list(kwargs.get("worker_extra_args", [])), f"{SLOTS}={threads}")
     if api_url:  # batch jobs do not inherit our environment: tell them where the Prefect API is
         prologue = list(kwargs.get("job_script_prologue", []))
         prologue.append(f"export PREFECT_API_URL={api_url}")
@@ -72,3 +78,12 @@ def api_reachable_from_jobs(api_url: str | None) -> bool:
     """False for a loopback Prefect API, which compute nodes of a batch cluster cannot reach."""
     return bool(api_url) and not any(host in api_url for host in ("127.0.0.1", "localhost", "[::1]"))
 
+
+
+def _with_resource(worker_args: list[str], resource: str) -> list[str]:
+    """dask-worker arguments with ``resource`` added to its one ``--resources A=1,B=2`` option."""
+    if "--resources" in worker_args:
+        index = worker_args.index("--resources") + 1
+        worker_args[index] = f"{worker_args[index]},{resource}"
+        return worker_args
+    return [*worker_args, "--resources", resource]

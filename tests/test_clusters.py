@@ -30,7 +30,9 @@ def test_profile_renders_a_job_script(profile):
     spec = load_profile(profile)
     assert spec.cluster_kwargs["walltime"] in script
     if "gpu" in profile.name:
-        assert "--gres=gpu:1" in script and "--resources GPU=1" in script
+        assert "--gres=gpu:1" in script and '--resources GPU=1,slots=8' in script
+    else:
+        assert '--resources slots=2' in script
 
 
 def test_bad_profiles_are_refused(tmp_path):

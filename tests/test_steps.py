@@ -63,7 +63,8 @@ def test_a_structure_that_kills_its_worker_is_recorded_failed_and_the_rest_land(
     from prefect_dask import DaskTaskRunner
 
     from flows.campaign import _label_all
-    from tasks.campaign import Labelling, load_campaign
+    from flows.clusters import runner_arguments
+    from tasks.campaign import Execution, Labelling, load_campaign
 
     monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the Dask workers report here too
     url = sqlite_url(tmp_path / "db.sqlite")
@@ -81,7 +82,7 @@ def test_a_structure_that_kills_its_worker_is_recorded_failed_and_the_rest_land(
     def label_everything() -> dict:
         return _label_all(ws, config, ids)
 
-    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None})
+    runner = DaskTaskRunner(**runner_arguments(Execution(n_workers=2), None))
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # default 3; fewer worker restarts
         counts = label_everything.with_options(task_runner=runner)()
     assert counts["ok"] == 4 and counts["failed"] == 1
