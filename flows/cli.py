@@ -16,6 +16,7 @@ from rich.table import Table
 
 from db.engine import DatabaseError, init_db, redact, session_scope, sqlite_url
 from tasks.campaign import Campaign, CampaignError
+from tasks.report import format_value
 from tasks.store import FileStore
 from tasks.workspace import Workspace
 
@@ -70,7 +71,7 @@ def status(config: ConfigArg, workdir: WorkdirOpt = None) -> None:
         rows = campaign_status(session, ws.campaign_id, campaign)
     table = Table("stage", "planned", "done", "failed", "pending", title=f"campaign {campaign.name}")
     for row in rows:
-        table.add_row(row["stage"], *(_cell(row[k]) for k in ("planned", "done", "failed", "pending")))
+        table.add_row(row["stage"], *(format_value(row[k]) for k in ("planned", "done", "failed", "pending")))
     console.print(table)
 
 
@@ -91,7 +92,7 @@ def results(
         writer.writeheader()
         writer.writerows(rows)
         return
-    cells = [[_cell(row[c]) for c in RESULT_COLUMNS] for row in rows]
+    cells = [[format_value(row[c]) for c in RESULT_COLUMNS] for row in rows]
     width = sum(max([len(c), *(len(r[i]) for r in cells)]) + 3 for i, c in enumerate(RESULT_COLUMNS))
     if width <= console.width:
         table = Table(*RESULT_COLUMNS, title=f"campaign {campaign.name}")
@@ -288,14 +289,6 @@ class _StageProgress:
             if row["stage"] not in self.bars:
                 self.bars[row["stage"]] = self.progress.add_task(row["stage"], total=total, note=note)
             self.progress.update(self.bars[row["stage"]], completed=finished, total=total, note=note)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _fail(message: str, code: int) -> None:

@@ -22,7 +22,7 @@ def write_csv(rows: Sequence[dict], columns: Sequence[str], path: Path) -> Path:
 
 def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(format_value(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -50,7 +50,8 @@ def plot_observables(rows: Sequence[dict], path: Path, title: str) -> Path:
     return path
 
 
-def _fmt(value: object) -> str:
+def format_value(value: object) -> str:
+    """A table cell: 4 significant digits for floats, an em dash for missing values."""
     if value is None:
         return "—"
     if isinstance(value, float):
