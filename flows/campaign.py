@@ -67,30 +67,27 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     training_sets = sample_set_ids + [future.result() for future in imports]
 
     trained_on = "+".join(liquid_names)
-    evaluations, analyses = [], []
-    for level in config.training_levels:
-        for kind in training.data_kinds:
-            dataset = assemble_dataset.with_options(task_run_name=f"select {trained_on} {level} {kind}").submit(
-                ws, training_sets, level, kind, training.valid_fraction, training.test_fraction
+    evaluations, analyses, datasets = [], [], {}
+    for point in config.training_grid():
+        level, kind, size, replica, seed = point
+        subset = f"n{size}-r{replica}" if size is not None else "all"
+        if (level, kind, size, replica) not in datasets:
+            datasets[level, kind, size, replica] = assemble_dataset.with_options(
+                task_run_name=f"select {trained_on} {level} {kind} {subset}"
+            ).submit(ws, training_sets, level, kind, training.valid_fraction, training.test_fraction, size, replica)
+        name = f"{level}-{kind}-{subset}-seed{seed}" if size is not None else f"{level}-{kind}-seed{seed}"
+        with dask.annotate(**ONE_SLOT):
+            model = train_model.with_options(task_run_name=f"train {trained_on} {level} {kind} {subset} seed={seed}").submit(
+                ws, datasets[level, kind, size, replica], seed, training.mace, training.device, training.n_threads, name
             )
-            for seed in training.seeds:
-                name = f"{level}-{kind}-seed{seed}"
-                with dask.annotate(**ONE_SLOT):
-                    model = train_model.with_options(
-                        task_run_name=f"train {trained_on} {level} {kind} seed={seed}"
-                    ).submit(ws, dataset, seed, training.mace, training.device, training.n_threads, name)
-                    evaluations.append(
-                        evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device)
-                    )
-                for liquid in config.liquids:
-                    run_name = f"{liquid.name}-{name}"
-                    with dask.annotate(**ONE_SLOT):
-                        run = simulate_liquid.with_options(
-                            task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
-                        ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)
-                    analyses.append(
-                        analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(ws, run, config.analysis)
-                    )
+            evaluations.append(evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device))
+        for liquid in config.liquids:
+            run_name = f"{liquid.name}-{name}"
+            with dask.annotate(**ONE_SLOT):
+                run = simulate_liquid.with_options(
+                    task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
+                ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)
+            analyses.append(analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(ws, run, config.analysis))
     downstream = evaluations + analyses
     wait(downstream)
     report = write_report.submit(ws, config.name, liquid_names).result()

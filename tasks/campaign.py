@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -167,14 +167,34 @@ class MaceHyperparameters(_Strict):
     default_dtype: Literal["float32", "float64"] = "float64"
 
 
+class GridPoint(NamedTuple):
+    """The factor values of one model."""
+
+    level_of_theory: str
+    data_kind: str
+    dataset_size: int | None  # None: every available training structure
+    subset_replica: int
+    seed: int
+
+
 class Training(_Strict):
     data_kinds: Annotated[list[Literal["cluster", "periodic"]], Field(min_length=1)] = ["cluster"]
+    dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)] | None], Field(min_length=1)] = Field(
+        [None], description="training-set sizes (a learning curve); null = all available")
+    subset_replicas: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = Field(
+        [0], description="random selections per size, reproducible from their number")
     seeds: Annotated[list[int], Field(min_length=1)]
     valid_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     n_threads: int = Field(1, ge=1, description="torch threads per training on CPU")
     mace: MaceHyperparameters = MaceHyperparameters()
+
+    @model_validator(mode="after")
+    def _replicas_need_sizes(self) -> Training:
+        if None in self.dataset_sizes and len(self.subset_replicas) > 1:
+            raise ValueError("subset_replicas of the full dataset (dataset_sizes null) would all be identical")
+        return self
 
 
 class MolecularDynamics(_Strict):
@@ -279,6 +299,18 @@ class Campaign(_Strict):
             if dataset.level_name not in levels:
                 levels.append(dataset.level_name)
         return levels
+
+    def training_grid(self) -> list[GridPoint]:
+        """Every model of the study: levels × data kinds × dataset sizes × subset replicas × seeds."""
+        t = self.training
+        return [
+            GridPoint(level, kind, size, replica if size is not None else 0, seed)
+            for level in self.training_levels
+            for kind in t.data_kinds
+            for size in t.dataset_sizes
+            for replica in (t.subset_replicas if size is not None else [0])
+            for seed in t.seeds
+        ]
 
     @property
     def config_hash(self) -> str:

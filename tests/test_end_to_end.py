@@ -40,7 +40,7 @@ def reduced_demo(tmp_path: Path) -> Path:
     data["datasets"] = [{"name": "mine", "path": str(labelled_file(tmp_path)), "level_of_theory": "gfn2-xtb"}]
     data["sampling"].update(n_molecules=4, n_steps=4, snapshot_interval=2, clusters_per_snapshot=10, cluster_size=[1, 2])
     data["labelling"]["batch_size"] = 8
-    data["training"].update(valid_fraction=0.15, test_fraction=0.15)
+    data["training"].update(valid_fraction=0.15, test_fraction=0.15, dataset_sizes=[4], subset_replicas=[1])
     data["training"]["mace"].update(max_epochs=2, num_channels=8, batch_size=4)
     data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
@@ -79,7 +79,7 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     assert [(r["level_of_theory"], int(r["seed"])) for r in rows] == [
         ("declared:gfn2-xtb", 1), ("declared:gfn2-xtb", 2), ("gfn2-xtb", 1), ("gfn2-xtb", 2)]
     for row in rows:
-        assert row["data_kind"] == "cluster"
+        assert row["data_kind"] == "cluster" and row["dataset_size"] == "4" and row["subset_replica"] == "1"
         assert 0.3 < float(row["density_g_cm3"]) < 3.0 and float(row["density_sem_g_cm3"]) >= 0
         assert math.isfinite(float(row["diffusion_cm2_s"])) and math.isfinite(float(row["rmse_f_test_mev_per_ang"]))
 

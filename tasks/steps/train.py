@@ -12,7 +12,7 @@ from db.engine import session_scope
 from db.models import Dataset, DatasetMember, Label, Model, SampleMember, Structure
 from db.records import find_by_key, get_or_create, level_row, link_to_campaign, record_artifact
 from tasks.campaign import MaceHyperparameters
-from tasks.datasets import split_by_hash, write_extxyz
+from tasks.datasets import select_subset, split_by_hash, write_extxyz
 from tasks.evaluation import error_metrics, parity_plot, predict
 from tasks.hashing import hash_json
 from tasks.qm import get_level
@@ -24,9 +24,11 @@ SPLITS = ("train", "valid", "test")
 
 @task(retries=1)
 def assemble_dataset(
-    ws: Workspace, sample_set_ids: list[int], level_name: str, data_kind: str, valid_fraction: float, test_fraction: float
+    ws: Workspace, sample_set_ids: list[int], level_name: str, data_kind: str, valid_fraction: float,
+    test_fraction: float, size: int | None, replica: int,
 ) -> int:
-    """Id of the dataset of all good labels of one kind at one level, split by structure hash."""
+    """Id of the dataset of good labels of one kind at one level: test and validation sets fixed by
+    structure hash, the training set all the rest (size None) or a random subset of it (replica)."""
     level = get_level(level_name)
     with session_scope(ws.db_url) as session:
         level_id = level_row(session, level).id
@@ -47,29 +49,29 @@ def assemble_dataset(
             raise ValueError(f"only {len(rows)} good {data_kind} labels at {level.name}: too few to train on")
         hashes = [h for _, h in rows]
         key = hash_json(
-            {"step": "dataset/1", "level": level.hash, "kind": data_kind, "structures": hashes,
-             "valid_fraction": valid_fraction, "test_fraction": test_fraction}
+            {"step": "dataset/2", "level": level.hash, "kind": data_kind, "structures": hashes,
+             "valid_fraction": valid_fraction, "test_fraction": test_fraction, "size": size, "replica": replica}
         )
         if (dataset := find_by_key(session, Dataset, key)) is not None:
             return dataset.id
         splits = split_by_hash(hashes, valid_fraction, test_fraction)
+        pool = [i for i, split in enumerate(splits) if split == "train"]
+        chosen = {pool[i] for i in select_subset(len(pool), size, replica)}
+        members = [(rows[i][0], split) for i, split in enumerate(splits) if split != "train" or i in chosen]
         dataset = get_or_create(
             session,
             Dataset,
             {"key": key},
             level_of_theory_id=level_id,
             data_kind=data_kind,
-            size=splits.count("train"),
-            subset_replica=0,
-            selection="all",
-            n_train=splits.count("train"),
+            size=len(chosen),
+            subset_replica=replica,
+            selection="all" if size is None else "random",
+            n_train=len(chosen),
             n_valid=splits.count("valid"),
             n_test=splits.count("test"),
         )
-        session.add_all(
-            DatasetMember(dataset_id=dataset.id, label_id=label_id, split=split)
-            for (label_id, _), split in zip(rows, splits, strict=True)
-        )
+        session.add_all(DatasetMember(dataset_id=dataset.id, label_id=label_id, split=split) for label_id, split in members)
         return dataset.id
 
 
