@@ -106,3 +106,42 @@ def parity_plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     return path
+
+
+def decomposition_errors(
+    structures: Sequence[Atoms], ref_forces: Sequence[np.ndarray], pred_forces: Sequence[np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """RMSE (meV/Å) and relative RMSE of the translational, rotational and vibrational force parts.
+
+    Molecules come from ``arrays['mol_id']`` (covalent connectivity when absent) and are made
+    whole across periodic boundaries before the decomposition.
+    """
+    from tasks.force_decomposition import component_errors, decompose_forces
+    from tasks.structures import make_molecules_whole, molecule_ids
+
+    refs, preds = [], []
+    for atoms, ref, pred in zip(structures, ref_forces, pred_forces, strict=True):
+        mol_id = atoms.arrays["mol_id"] if "mol_id" in atoms.arrays else molecule_ids(atoms)
+        whole = make_molecules_whole(atoms, mol_id) if atoms.pbc.any() else atoms
+        args = (whole.positions, whole.get_masses(), mol_id)
+        refs.append(decompose_forces(args[0], np.asarray(ref), args[1], args[2]))
+        preds.append(decompose_forces(args[0], np.asarray(pred), args[1], args[2]))
+    return component_errors(refs, preds)
+
+
+def decomposition_plot(errors: dict[str, dict[str, float]], path: Path, title: str) -> Path:
+    """PNG bar chart of the relative RMSE (%) of each force component; returns ``path``."""
+    names = list(errors)
+    fig = Figure(figsize=(5.5, 3.8))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    values = [100 * errors[n]["relative_rmse"] for n in names]
+    bars = ax.bar(names, values, color=["tab:blue", "tab:orange", "tab:green"][: len(names)])
+    for bar, name in zip(bars, names, strict=True):
+        ax.annotate(f"{errors[name]['rmse_mev_per_ang']:.0f} meV/Å", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("relative force RMSE / %")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path

@@ -13,7 +13,7 @@ import yaml
 from sqlalchemy import func, select
 
 from db.engine import session_scope, sqlite_url
-from db.models import Base
+from db.models import Base, Model
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 MLIPCAMP = [sys.executable, "-c", "from flows.cli import main; main()"]
@@ -71,7 +71,12 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     counts = row_counts(url)
     assert counts["model"] == 4 and counts["md_run"] == 4 and counts["observable"] >= 8  # 2 levels x 2 seeds
     assert counts["level_of_theory"] == 2  # gfn2-xtb computed here, declared:gfn2-xtb imported
-    assert len(list((workdir / "plots").glob("*.png"))) >= 4 * 4 + 4 + 1
+    assert len(list((workdir / "plots").glob("*.png"))) >= 4 * 4 + 4 * 2 + 1  # per run 4, per model 2, comparison 1
+    with session_scope(url) as session:
+        for model in session.scalars(select(Model)):
+            parts = model.metrics["test"]["force_decomposition"]
+            assert set(parts) == {"translational", "rotational", "vibrational"}
+            assert all(math.isfinite(p["rmse_mev_per_ang"]) and p["rmse_mev_per_ang"] > 0 for p in parts.values())
 
     results = mlipcamp("results", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
     assert results.returncode == 0, results.stderr

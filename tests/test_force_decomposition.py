@@ -189,3 +189,24 @@ def test_component_errors_rejects_mismatch():
         component_errors([_components(0, 4)], [])
     with pytest.raises(ValueError):
         component_errors([_components(0, 4)], [_components(0, 5)])
+
+
+def test_decomposition_errors_make_split_molecules_whole(tmp_path):
+    from ase import Atoms
+
+    from tasks.evaluation import decomposition_errors, decomposition_plot
+
+    rng = np.random.default_rng(7)
+    whole = Atoms("OH2CO", positions=[[5.0, 5.0, 5.0], [5.96, 5.0, 5.0], [4.76, 5.93, 5.0], [2.0, 2.0, 2.0], [2.0, 2.0, 3.13]],
+                  cell=[10.0, 10.0, 10.0], pbc=True)
+    whole.arrays["mol_id"] = np.array([0, 0, 0, 1, 1])
+    split = whole.copy()
+    split.positions -= [5.5, 0.0, 0.0]  # water now straddles the boundary at x = 0
+    split.wrap()
+    ref = rng.normal(size=(5, 3))
+    pred = ref + 0.1 * rng.normal(size=(5, 3))
+    expected = decomposition_errors([whole], [ref], [pred])
+    got = decomposition_errors([split], [ref], [pred])
+    for component, values in expected.items():
+        assert got[component]["rmse_mev_per_ang"] == pytest.approx(values["rmse_mev_per_ang"], rel=1e-9)
+    assert decomposition_plot(got, tmp_path / "bars.png", "test").stat().st_size > 1000

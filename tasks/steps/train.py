@@ -13,7 +13,7 @@ from db.models import Dataset, DatasetMember, Label, Model, SampleMember, Struct
 from db.records import find_by_key, get_or_create, level_row, link_to_campaign, record_artifact
 from tasks.campaign import MaceHyperparameters
 from tasks.datasets import select_subset, split_by_hash, write_extxyz
-from tasks.evaluation import error_metrics, parity_plot, predict
+from tasks.evaluation import decomposition_errors, decomposition_plot, error_metrics, parity_plot, predict
 from tasks.hashing import hash_json
 from tasks.qm import get_level
 from tasks.training import MaceSettings, TrainingError, fit_e0s, resolve_device, train_mace
@@ -147,7 +147,7 @@ def evaluate_model(ws: Workspace, model_id: int, device: str) -> int:
         members = _dataset_members(session, ws, model.dataset_id)
 
     device = resolve_device(device)
-    metrics: dict[str, dict[str, float]] = {}
+    metrics: dict[str, dict] = {}
     for split in SPLITS:
         atoms, energies, forces = members[split]
         pred_e, pred_f = predict(model_path, atoms, device=device, default_dtype=dtype)
@@ -155,6 +155,9 @@ def evaluate_model(ws: Workspace, model_id: int, device: str) -> int:
         metrics[split] = error_metrics(energies, pred_e, n_atoms, forces, pred_f)
         if split == "test":
             plot = parity_plot(energies, pred_e, n_atoms, forces, pred_f, ws.plot_path(name, "parity"), f"{name}: test set")
+            metrics[split]["force_decomposition"] = decomposition_errors(atoms, forces, pred_f)
+            bars = decomposition_plot(metrics[split]["force_decomposition"], ws.plot_path(name, "force_decomposition"),
+                                      f"{name}: test-set force errors")
 
     with session_scope(ws.db_url) as session:
         model = session.get(Model, model_id)
@@ -163,6 +166,7 @@ def evaluate_model(ws: Workspace, model_id: int, device: str) -> int:
             setattr(model, f"rmse_f_{split}_mev_per_ang", metrics[split]["rmse_f_mev_per_ang"])
         model.metrics = metrics
         record_artifact(session, f"model:{model_id}", "parity", "plot", plot)
+        record_artifact(session, f"model:{model_id}", "force_decomposition", "plot", bars)
     return model_id
 
 
