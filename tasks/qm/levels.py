@@ -276,6 +276,17 @@ def declared_level(spec: str) -> LevelOfTheory:
     )
 
 
+def check_xtb_level(level: LevelOfTheory, code: str, known_settings: set[str] | dict) -> None:
+    """Refuse an xTB level with a basis, a dispersion or settings the ``code`` backend does not know."""
+    if level.basis is not None or level.dispersion is not None:
+        raise ValueError(
+            f"level {level.name!r}: {code} methods carry their own basis and dispersion; basis and dispersion must be None"
+        )
+    unknown = sorted(set(level.settings) - set(known_settings))
+    if unknown:
+        raise ValueError(f"level {level.name!r}: unknown {code} settings {unknown}; known: {sorted(known_settings)}")
+
+
 def check_level_supports(level: LevelOfTheory, periodic: bool) -> None:
     """Raise ValueError if ``periodic`` cells are planned and ``level``'s backend cannot label them.
 

@@ -6,7 +6,7 @@ import re
 
 from tblite.ase import TBLite
 
-from tasks.qm.levels import LevelOfTheory
+from tasks.qm.levels import LevelOfTheory, check_xtb_level
 
 # level.settings key -> TBLite calculator parameter
 SETTING_PARAMETERS = {
@@ -21,16 +21,7 @@ _SCF_NOT_CONVERGED = re.compile(r"SCF not converged in (\d+) cycles")
 
 def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> TBLite:
     """Silent TBLite calculator for ``level`` (total charge in e, spin multiplicity 2S+1)."""
-    if level.basis is not None or level.dispersion is not None:
-        raise ValueError(
-            f"level {level.name!r}: tblite methods carry their own basis and dispersion; "
-            "basis and dispersion must be None"
-        )
-    unknown = sorted(set(level.settings) - set(SETTING_PARAMETERS))
-    if unknown:
-        raise ValueError(
-            f"level {level.name!r}: unknown tblite settings {unknown}; known: {sorted(SETTING_PARAMETERS)}"
-        )
+    check_xtb_level(level, "tblite", SETTING_PARAMETERS)
     parameters = {SETTING_PARAMETERS[key]: value for key, value in level.settings.items()}
     return TBLite(
         method=level.method, charge=charge, multiplicity=multiplicity, verbosity=0, **parameters

@@ -17,7 +17,7 @@ from xtb.libxtb import VERBOSITY_MUTED
 from xtb.utils import get_method, get_solvent
 
 from tasks.qm.labelling import LabelFailure
-from tasks.qm.levels import LevelOfTheory, periodic_refusal
+from tasks.qm.levels import LevelOfTheory, check_xtb_level, periodic_refusal
 
 supports_periodic = False
 
@@ -31,16 +31,7 @@ SETTING_PARAMETERS = {
 
 def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> ChargedXTB:
     """Silent xtb-python calculator for ``level`` (total charge in e, spin multiplicity 2S+1)."""
-    if level.basis is not None or level.dispersion is not None:
-        raise ValueError(
-            f"level {level.name!r}: xtb methods carry their own basis and dispersion; "
-            "basis and dispersion must be None"
-        )
-    unknown = sorted(set(level.settings) - set(SETTING_PARAMETERS))
-    if unknown:
-        raise ValueError(
-            f"level {level.name!r}: unknown xtb settings {unknown}; known: {sorted(SETTING_PARAMETERS)}"
-        )
+    check_xtb_level(level, "xtb", SETTING_PARAMETERS)
     if get_method(level.method) is None:
         raise ValueError(f"level {level.name!r}: xtb-python does not know method {level.method!r}")
     if multiplicity < 1:
