@@ -174,6 +174,9 @@ class Model(Base):
     name: Mapped[str] = mapped_column(String(200))
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), index=True)
     seed: Mapped[int] = mapped_column(Integer, index=True)
+    purpose: Mapped[str] = mapped_column(String(10), index=True)  # grid | base | finetune | scan
+    base_model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id"))  # own base model of a fine-tuned one
+    base_model_sha256: Mapped[str | None] = mapped_column(HASH)  # the base model file, own or the user's
     hyperparameters: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(10), index=True)  # ok | failed
     error: Mapped[str | None] = mapped_column(Text)
@@ -181,6 +184,9 @@ class Model(Base):
     mace_version: Mapped[str | None] = mapped_column(String(50))
     e0s_ev: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     train_time_s: Mapped[float | None] = mapped_column(Float)
+    seconds_per_epoch: Mapped[float | None] = mapped_column(Float)
+    epochs: Mapped[int | None] = mapped_column(Integer)
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float)  # process RSS on CPU, torch CUDA peak on GPU (MiB)
     file: Mapped[str | None] = mapped_column(String(300))
     file_sha256: Mapped[str | None] = mapped_column(HASH)
     rmse_e_train_mev_per_atom: Mapped[float | None] = mapped_column(Float)

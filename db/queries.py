@@ -30,7 +30,7 @@ def campaign_row_ids(session: Session, campaign_id: int, table: str) -> list[int
 
 
 RESULT_COLUMNS = (
-    "model", "liquid", "seed", "level_of_theory", "data_kind", "dataset_size", "subset_replica",
+    "model", "liquid", "purpose", "seed", "level_of_theory", "data_kind", "dataset_size", "subset_replica",
     "rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang", "md_status", "density_g_cm3", "density_sem_g_cm3",
     "density_converged", "diffusion_cm2_s", "diffusion_sem_cm2_s", "ns_per_day",
 )
@@ -51,8 +51,9 @@ def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list
         select(Model, Dataset, LevelOfTheoryRow)
         .join(Dataset, Dataset.id == Model.dataset_id)
         .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Dataset.level_of_theory_id)
-        .where(Model.id.in_(model_ids))
-        .order_by(LevelOfTheoryRow.name, Dataset.data_kind, Dataset.size, Dataset.subset_replica, Model.seed)
+        .where(Model.id.in_(model_ids), Model.purpose != "scan")
+        .order_by(LevelOfTheoryRow.name, Dataset.data_kind, Model.purpose, Dataset.size, Dataset.subset_replica,
+                  Model.seed)
     )
     for model, dataset, level in session.execute(query).all():
         for liquid in liquids:
@@ -62,6 +63,7 @@ def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list
             rows.append({
                 "model": model.name,
                 "liquid": liquid,
+                "purpose": model.purpose,
                 "seed": model.seed,
                 "level_of_theory": level.name,
                 "data_kind": dataset.data_kind,
@@ -77,6 +79,46 @@ def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list
                 "diffusion_sem_cm2_s": diffusion.sem if diffusion else None,
                 "ns_per_day": run.ns_per_day if run else None,
             })
+    return rows
+
+
+MODEL_COLUMNS = (
+    "model", "purpose", "status", "level_of_theory", "data_kind", "selection", "dataset_size", "subset_replica", "seed",
+    "device", "epochs", "train_time_s", "seconds_per_epoch", "peak_memory_mb",
+    "rmse_e_train_mev_per_atom", "rmse_f_train_mev_per_ang", "rmse_e_valid_mev_per_atom", "rmse_f_valid_mev_per_ang",
+    "rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang",
+)
+
+
+def model_rows(session: Session, campaign_id: int) -> list[dict]:
+    """One row per model of the campaign: factors, training cost, errors per split, hyperparameters, the
+    force-decomposition and imported-test-set errors (dicts), and the failure reason."""
+    from db.models import Dataset, LevelOfTheoryRow, Model
+
+    query = (
+        select(Model, Dataset, LevelOfTheoryRow)
+        .join(Dataset, Dataset.id == Model.dataset_id)
+        .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Dataset.level_of_theory_id)
+        .where(Model.id.in_(campaign_row_ids(session, campaign_id, "model")))
+        .order_by(Model.purpose, LevelOfTheoryRow.name, Dataset.data_kind, Dataset.size, Dataset.subset_replica,
+                  Model.seed, Model.id)
+    )
+    rows = []
+    for model, dataset, level in session.execute(query).all():
+        metrics = model.metrics or {}
+        rows.append({
+            "model": model.name, "purpose": model.purpose, "status": model.status, "level_of_theory": level.name,
+            "data_kind": dataset.data_kind, "selection": dataset.selection, "dataset_size": dataset.size,
+            "subset_replica": dataset.subset_replica, "seed": model.seed, "device": model.device, "epochs": model.epochs,
+            "train_time_s": model.train_time_s, "seconds_per_epoch": model.seconds_per_epoch,
+            "peak_memory_mb": model.peak_memory_mb,
+            **{f"rmse_{q}_{split}_{unit}": getattr(model, f"rmse_{q}_{split}_{unit}")
+               for split in ("train", "valid", "test") for q, unit in (("e", "mev_per_atom"), ("f", "mev_per_ang"))},
+            "hyperparameters": model.hyperparameters,
+            "force_decomposition": metrics.get("test", {}).get("force_decomposition"),
+            "external": metrics.get("external", {}),
+            "error": model.error,
+        })
     return rows
 
 
@@ -117,9 +159,9 @@ def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  
         ("build", 2 * n_liquids, boxes, 0),
         ("sample", n_sample_sets, len(sample_sets), 0),
         ("label", label_planned, label_counts.get("ok", 0), label_counts.get("failed", 0)),
-        ("train", len(config.training_grid()), len(ok_models), len(models) - len(ok_models)),
+        ("train", config.n_models, len(ok_models), len(models) - len(ok_models)),
         ("evaluate", len(ok_models), sum(m.rmse_e_test_mev_per_atom is not None for m in ok_models), 0),
-        ("simulate", len(ok_models) * n_liquids, len(ok_runs), len(runs) - len(ok_runs)),
+        ("simulate", sum(m.purpose != "scan" for m in ok_models) * n_liquids, len(ok_runs), len(runs) - len(ok_runs)),
         ("analyse", len(ok_runs), len(analysed), 0),
     ]
     return [

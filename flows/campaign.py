@@ -10,8 +10,9 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed, wait
 
 from db.engine import session_scope
+from flows.clusters import task_resources
 from db.queries import structures_of_sample_sets
-from tasks.campaign import Campaign
+from tasks.campaign import Campaign, GridPoint, MaceHyperparameters, model_name
 from tasks.steps.analyse import analyse_run
 from tasks.steps.build import build_liquid_box
 from tasks.steps.imports import import_dataset
@@ -24,8 +25,8 @@ from tasks.workspace import Workspace
 
 # Heavy steps (sampling MD, QM batches, training, production MD) each hold one of a worker's
 # slots (flows.clusters.SLOTS), so Dask spreads them over free workers instead of queueing
-# several behind one busy worker.
-ONE_SLOT = {"resources": {"slots": 1}}
+# several behind one busy worker; a training on device cuda also holds one GPU.
+ONE_SLOT = {"resources": task_resources("cpu")}
 
 
 @flow(name="mlipcamp-campaign", flow_run_name="campaign {config.name}", log_prints=True)
@@ -54,46 +55,70 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
             for liquid in config.liquids
             for index, temperature in enumerate(sampling.temperatures)
         ]
-    imports = [
-        import_dataset.with_options(task_run_name=f"import {d.name} ({d.level_of_theory})").submit(ws, d)
+    imports = {
+        d.name: import_dataset.with_options(task_run_name=f"import {d.name} ({d.level_of_theory})").submit(ws, d)
         for d in config.datasets
-    ]
+    }
     sample_set_ids = [future.result() for future in sample_sets]
 
     with session_scope(ws.db_url) as session:
         structure_ids = structures_of_sample_sets(session, sample_set_ids, list(training.data_kinds))
     labels = _label_all(ws, config, structure_ids)
     logger.info("labels: %s", labels)
-    training_sets = sample_set_ids + [future.result() for future in imports]
+    training_sets = sample_set_ids + [imports[d.name].result() for d in config.datasets if d.use == "train"]
+    test_sets = [(d.name, imports[d.name].result(), d.level_name) for d in config.test_sets]
 
     trained_on = "+".join(liquid_names)
-    evaluations, analyses, datasets = [], [], {}
-    for point in config.training_grid():
-        level, kind, size, replica, seed = point
+    evaluations, analyses, datasets, steps = [], [], {}, []
+
+    def train(point: GridPoint, hyper: MaceHyperparameters, name: str, base: int | str | None = None, simulate: bool = True):
+        """Submit a model's dataset selection (once per subset), training, evaluation and MD runs."""
+        level, kind, size, replica, seed, purpose = point
         subset = f"n{size}-r{replica}" if size is not None else "all"
         if (level, kind, size, replica) not in datasets:
             datasets[level, kind, size, replica] = assemble_dataset.with_options(
                 task_run_name=f"select {trained_on} {level} {kind} {subset}"
-            ).submit(ws, training_sets, level, kind, training.valid_fraction, training.test_fraction, size, replica)
-        name = f"{level}-{kind}-{subset}-seed{seed}" if size is not None else f"{level}-{kind}-seed{seed}"
-        with dask.annotate(**ONE_SLOT):
-            model = train_model.with_options(task_run_name=f"train {trained_on} {level} {kind} {subset} seed={seed}").submit(
-                ws, datasets[level, kind, size, replica], seed, training.mace, training.device, training.n_threads, name
+            ).submit(ws, training_sets, level, kind, training.valid_fraction, training.test_fraction, size, replica,
+                     training.selection)
+        with dask.annotate(resources=task_resources(training.device)):
+            model = train_model.with_options(task_run_name=f"train {purpose} {trained_on} {name}").submit(
+                ws, datasets[level, kind, size, replica], seed, hyper, training.device, training.n_threads, name,
+                purpose, base,
             )
-            evaluations.append(evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device))
-        for liquid in config.liquids:
+            evaluations.append(
+                evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device, test_sets)
+            )
+        steps.append(model)
+        for liquid in config.liquids if simulate else []:
             run_name = f"{liquid.name}-{name}"
             with dask.annotate(**ONE_SLOT):
                 run = simulate_liquid.with_options(
                     task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
                 ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)
+            steps.append(run)
             analyses.append(analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(ws, run, config.analysis))
+        return model
+
+    bases = {(p.level_of_theory, p.data_kind): train(p, training.base_settings, model_name(p)) for p in config.base_models()}
+    for point in config.training_grid():
+        train(point, training.mace, model_name(point))
+    for point, hyper in config.scan_grid():
+        train(point, hyper, model_name(point, hyper, training.hyperparameter_scan.grid), simulate=False)
+    for point in config.fine_tuning_grid():
+        base = bases.get((point.level_of_theory, point.data_kind))
+        try:
+            train(point, training.fine_tuning_settings, model_name(point),
+                  base.result() if base is not None else training.fine_tuning.base_model)
+        except Exception as exc:  # the base model's dataset step failed; it is reported below
+            logger.error("not fine-tuning %s: no base model (%s)", model_name(point), exc)
     downstream = evaluations + analyses
     wait(downstream)
     report = write_report.submit(ws, config.name, liquid_names).result()
     failed = [f for f in downstream if not f.state.is_completed()]
     if failed:
-        raise RuntimeError(f"{len(failed)} steps failed (report written to {report}); see the Prefect logs")
+        causes = [f.state.message for f in [*datasets.values(), *steps, *downstream] if f.state.is_failed()][:3]
+        raise RuntimeError(f"{len(failed)} steps did not complete (report written to {report}); first failures: "
+                           + " | ".join(causes or ["see the Prefect logs"]))
     return report
 
 

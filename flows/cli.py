@@ -92,19 +92,55 @@ def results(
         writer.writeheader()
         writer.writerows(rows)
         return
-    cells = [[format_value(row[c]) for c in RESULT_COLUMNS] for row in rows]
-    width = sum(max([len(c), *(len(r[i]) for r in cells)]) + 3 for i, c in enumerate(RESULT_COLUMNS))
-    if width <= console.width:
-        table = Table(*RESULT_COLUMNS, title=f"campaign {campaign.name}")
+    _print_table(rows, RESULT_COLUMNS, f"campaign {campaign.name}", title_columns=("liquid", "model"))
+
+
+@app.command()
+def models(
+    config: ConfigArg,
+    workdir: WorkdirOpt = None,
+    format: Annotated[Literal["table", "csv"], typer.Option("--format", "-f")] = "table",
+) -> None:
+    """One row per trained model: factors, purpose (grid, base, finetune, scan), training time per epoch,
+    peak memory, and RMSE of energy and forces on train, validation and test sets."""
+    from db.queries import MODEL_COLUMNS, model_rows
+    from tasks.report import external_test_rows, scan_table
+
+    campaign, ws = _open(config, workdir)
+    with session_scope(ws.db_url) as session:
+        rows = model_rows(session, ws.campaign_id)
+    if format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(MODEL_COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    _print_table(rows, MODEL_COLUMNS, f"models of campaign {campaign.name}", title_columns=("model",))
+    scan, scan_columns = scan_table(rows)
+    if scan:
+        _print_table(scan, scan_columns, "hyperparameter scan (test-set errors)")
+    external = external_test_rows(rows)
+    if external:
+        _print_table(external, list(external[0]), "imported test sets")
+    for row in rows:
+        if row["status"] != "ok":
+            err_console.print(f"[red]{row['model']} failed:[/red] {row['error']}")
+
+
+def _print_table(rows: list[dict], columns, title: str, title_columns: tuple[str, ...] = ()) -> None:  # noqa: ANN001
+    """A rich table, or one block per row when the table is wider than the terminal."""
+    cells = [[format_value(row.get(c)) for c in columns] for row in rows]
+    width = sum(max([len(c), *(len(r[i]) for r in cells)]) + 3 for i, c in enumerate(columns))
+    if width <= console.width or not title_columns:
+        table = Table(*columns, title=title)
         for row in cells:
             table.add_row(*row)
         console.print(table)
         return
-    for row in cells:  # too wide for this terminal: one block per model and liquid
-        table = Table("field", "value", title=f"{row[1]} · {row[0]}", show_header=False)
-        for column, value in zip(RESULT_COLUMNS, row, strict=True):
-            table.add_row(column, value)
-        console.print(table)
+    for row, values in zip(rows, cells, strict=True):
+        block = Table("field", "value", title=" · ".join(str(row[c]) for c in title_columns), show_header=False)
+        for column, value in zip(columns, values, strict=True):
+            block.add_row(column, value)
+        console.print(block)
 
 
 @app.command()

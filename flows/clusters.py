@@ -34,6 +34,19 @@ class ClusterProfile(BaseModel):
 
 
 SLOTS = "slots"  # Dask resource every worker advertises (its threads); each heavy task takes one
+GPU = "GPU"  # Dask resource of workers with GPUs (jobqueue GPU profiles: GPU=1 per worker); a CUDA training takes one
+
+
+def task_resources(device: str) -> dict[str, float]:
+    """Dask resources of one heavy task: a slot, and a whole GPU when it must run on CUDA."""
+    return {SLOTS: 1, GPU: 1} if device == "cuda" else {SLOTS: 1}
+
+
+def local_gpu_count() -> int:
+    """GPUs torch sees on this machine (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def load_profile(path: str | Path) -> ClusterProfile:
@@ -50,6 +63,9 @@ def load_profile(path: str | Path) -> ClusterProfile:
 def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any]:
     """Keyword arguments of prefect_dask.DaskTaskRunner for the campaign's execution section."""
     if execution.cluster == "local":
+        resources = {SLOTS: execution.threads_per_worker}
+        if gpus := local_gpu_count():  # local workers share this machine's GPUs
+            resources[GPU] = gpus
         return {
             "cluster_class": "distributed.LocalCluster",
             "cluster_kwargs": {
@@ -57,7 +73,7 @@ def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any
                 "threads_per_worker": execution.threads_per_worker,
                 "processes": True,
                 "dashboard_address": None,
-                "resources": {SLOTS: execution.threads_per_worker},
+                "resources": resources,
             },
         }
     profile = load_profile(execution.cluster)

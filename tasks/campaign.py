@@ -7,9 +7,10 @@ K, bar, fs, g/cm³ and Å. ``load_campaign`` turns every problem into one
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -137,6 +138,7 @@ class ImportedDataset(_Strict):
     stress_key: str | None = "REF_stress"
     energy_unit: Literal["eV", "Hartree", "kcal/mol", "kJ/mol"] = "eV"
     length_unit: Literal["Å", "Bohr"] = "Å"
+    use: Literal["train", "test"] = Field("train", description="train on it, or evaluate every model on it")
 
     @field_validator("path")
     @classmethod
@@ -165,6 +167,10 @@ class MaceHyperparameters(_Strict):
     energy_weight: float = Field(1.0, ge=0)
     forces_weight: float = Field(100.0, ge=0)
     default_dtype: Literal["float32", "float64"] = "float64"
+    enable_cueq: bool = Field(False, description="cuEquivariance kernels (GPU; needs the cuequivariance packages)")
+
+
+Purpose = Literal["grid", "base", "finetune", "scan"]
 
 
 class GridPoint(NamedTuple):
@@ -175,6 +181,52 @@ class GridPoint(NamedTuple):
     dataset_size: int | None  # None: every available training structure
     subset_replica: int
     seed: int
+    purpose: Purpose = "grid"  # grid: trained from scratch; base/finetune: fine-tuning study; scan: hyperparameters
+
+
+class FineTuning(_Strict):
+    """Fine-tune a base model on small training subsets (study B)."""
+
+    base_model: str = Field("own", description="'own': train a base model here on every training structure of the "
+                                               "level and kind; or a local MACE .model file")
+    base_mace: MaceHyperparameters | None = Field(None, description="hyperparameters of the own base model "
+                                                                    "(default: training.mace)")
+    dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
+    max_epochs: int = Field(20, ge=1)
+    lr: float = Field(0.001, gt=0)
+
+    @field_validator("base_model")
+    @classmethod
+    def _base_model(cls, base_model: str) -> str:
+        if base_model == "own":
+            return base_model
+        if not base_model.endswith(".model") or not Path(base_model).is_file():
+            raise ValueError(f"base_model must be 'own' or an existing MACE .model file, got {base_model!r}")
+        return str(Path(base_model).resolve())
+
+
+class HyperparameterScan(_Strict):
+    """MACE settings to compare on one dataset: the product of the listed values (study B's scan)."""
+
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        description="MACE hyperparameter -> values, e.g. {num_channels: [32, 64], max_L: [0, 1, 2]}")
+    dataset_size: int | None = Field(None, gt=0, description="training structures of the scan dataset; null = all")
+
+    @field_validator("grid")
+    @classmethod
+    def _known_settings(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        unknown = sorted(set(grid) - set(MaceHyperparameters.model_fields))
+        if unknown:
+            raise ValueError(f"unknown MACE hyperparameters {unknown}; known: {sorted(MaceHyperparameters.model_fields)}")
+        if not grid:
+            raise ValueError("grid names no hyperparameter")
+        return grid
+
+    def settings(self, base: MaceHyperparameters) -> list[MaceHyperparameters]:
+        """``base`` with every combination of the grid's values (validated like the campaign's own)."""
+        names = list(self.grid)
+        combos = itertools.product(*(self.grid[name] for name in names))
+        return [MaceHyperparameters.model_validate(base.model_dump() | dict(zip(names, combo))) for combo in combos]
 
 
 class Training(_Strict):
@@ -184,17 +236,42 @@ class Training(_Strict):
     subset_replicas: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = Field(
         [0], description="random selections per size, reproducible from their number")
     seeds: Annotated[list[int], Field(min_length=1)]
+    selection: Literal["random", "fps"] = Field(
+        "random", description="subset selection: random, or farthest-point sampling of structure fingerprints")
     valid_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     n_threads: int = Field(1, ge=1, description="torch threads per training on CPU")
     mace: MaceHyperparameters = MaceHyperparameters()
+    fine_tuning: FineTuning | None = None
+    hyperparameter_scan: HyperparameterScan | None = None
+
+    @model_validator(mode="after")
+    def _scan_settings_valid(self) -> Training:
+        if self.hyperparameter_scan is not None:
+            try:
+                self.hyperparameter_scan.settings(self.mace)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"hyperparameter_scan.grid: {problems}") from None
+        return self
 
     @model_validator(mode="after")
     def _replicas_need_sizes(self) -> Training:
         if None in self.dataset_sizes and len(self.subset_replicas) > 1:
             raise ValueError("subset_replicas of the full dataset (dataset_sizes null) would all be identical")
         return self
+
+    @property
+    def fine_tuning_settings(self) -> MaceHyperparameters:
+        """Hyperparameters of fine-tuning runs: training.mace with the fine-tuning epochs and learning rate."""
+        ft = self.fine_tuning
+        return self.mace.model_copy(update={"max_epochs": ft.max_epochs, "lr": ft.lr}) if ft else self.mace
+
+    @property
+    def base_settings(self) -> MaceHyperparameters:
+        """Hyperparameters of the own base model."""
+        return (self.fine_tuning.base_mace if self.fine_tuning else None) or self.mace
 
 
 class MolecularDynamics(_Strict):
@@ -291,17 +368,29 @@ class Campaign(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _unique_datasets(self) -> Campaign:
+        names = [dataset.name for dataset in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dataset names must be unique, got {names}")
+        return self
+
     @property
     def training_levels(self) -> list[str]:
-        """Level names models are trained per: computed levels, then declared levels of imported datasets."""
+        """Level names models are trained per: computed levels, then declared levels of imported training sets."""
         levels = list(self.labelling.levels_of_theory)
         for dataset in self.datasets:
-            if dataset.level_name not in levels:
+            if dataset.use == "train" and dataset.level_name not in levels:
                 levels.append(dataset.level_name)
         return levels
 
+    @property
+    def test_sets(self) -> list[ImportedDataset]:
+        """Imported datasets every model is evaluated on."""
+        return [dataset for dataset in self.datasets if dataset.use == "test"]
+
     def training_grid(self) -> list[GridPoint]:
-        """Every model of the study: levels × data kinds × dataset sizes × subset replicas × seeds."""
+        """Every model trained from scratch: levels × data kinds × dataset sizes × subset replicas × seeds."""
         t = self.training
         return [
             GridPoint(level, kind, size, replica if size is not None else 0, seed)
@@ -312,9 +401,55 @@ class Campaign(_Strict):
             for seed in t.seeds
         ]
 
+    def base_models(self) -> list[GridPoint]:
+        """The own base models of fine-tuning, one per level and data kind, on every training structure."""
+        t = self.training
+        if t.fine_tuning is None or t.fine_tuning.base_model != "own":
+            return []
+        return [GridPoint(level, kind, None, 0, t.seeds[0], "base") for level in self.training_levels for kind in t.data_kinds]
+
+    def fine_tuning_grid(self) -> list[GridPoint]:
+        """Every fine-tuned model: levels × data kinds × fine-tuning sizes × subset replicas × seeds."""
+        t = self.training
+        if t.fine_tuning is None:
+            return []
+        return [
+            GridPoint(level, kind, size, replica, seed, "finetune")
+            for level in self.training_levels
+            for kind in t.data_kinds
+            for size in t.fine_tuning.dataset_sizes
+            for replica in t.subset_replicas
+            for seed in t.seeds
+        ]
+
+    def scan_grid(self) -> list[tuple[GridPoint, MaceHyperparameters]]:
+        """The hyperparameter scan: each setting on one dataset (first level and kind, first replica and seed)."""
+        t = self.training
+        if t.hyperparameter_scan is None:
+            return []
+        size = t.hyperparameter_scan.dataset_size
+        point = GridPoint(self.training_levels[0], t.data_kinds[0], size, t.subset_replicas[0] if size else 0,
+                          t.seeds[0], "scan")
+        return [(point, settings) for settings in t.hyperparameter_scan.settings(t.mace)]
+
+    @property
+    def n_models(self) -> int:
+        """Models the campaign trains: scratch grid, base models, fine-tuned models and the scan."""
+        return len(self.training_grid()) + len(self.base_models()) + len(self.fine_tuning_grid()) + len(self.scan_grid())
+
     @property
     def config_hash(self) -> str:
         return hash_json(self.model_dump(mode="json"))
+
+
+def model_name(point: GridPoint, hyper: MaceHyperparameters | None = None, scanned: dict | None = None) -> str:
+    """A model's name from its factor values, e.g. ``gfn2-xtb-cluster-n100-r0-seed1`` or
+    ``gfn2-xtb-cluster-finetune-n20-r0-seed1``; scan models add the scanned settings."""
+    level, kind, size, replica, seed, purpose = point
+    parts = [level, kind] + ([] if purpose == "grid" else [purpose])
+    parts += [f"n{size}-r{replica}"] if size is not None else []
+    parts += [f"{name}{getattr(hyper, name)}" for name in scanned or {}]
+    return "-".join(parts + ([] if purpose == "base" else [f"seed{seed}"]))
 
 
 def load_campaign(path: str | Path) -> Campaign:

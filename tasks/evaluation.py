@@ -145,3 +145,68 @@ def decomposition_plot(errors: dict[str, dict[str, float]], path: Path, title: s
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return path
+
+
+def _mean_and_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation of the non-None values; None where too few for either."""
+    kept = np.array([v for v in values if v is not None], dtype=float)
+    mean = float(kept.mean()) if kept.size else None
+    std = float(kept.std(ddof=1)) if kept.size > 1 else None
+    return mean, std
+
+
+def learning_curve_table(rows: Sequence[dict]) -> list[dict]:
+    """Per (series, size), sorted: model count, mean and sample std of the test RMSEs.
+
+    Each row holds ``series``, ``size`` (training structures), ``rmse_e_mev_per_atom`` (meV/atom)
+    and ``rmse_f_mev_per_ang`` (meV/Å); a None RMSE is left out of that statistic. A mean is None
+    without values, a standard deviation None with fewer than two.
+    """
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((str(row["series"]), int(row["size"])), []).append(row)
+    table = []
+    for (series, size), members in sorted(groups.items()):
+        e_mean, e_std = _mean_and_std([m["rmse_e_mev_per_atom"] for m in members])
+        f_mean, f_std = _mean_and_std([m["rmse_f_mev_per_ang"] for m in members])
+        table.append({"series": series, "size": size, "n_models": len(members), "rmse_e_mean": e_mean,
+                      "rmse_e_std": e_std, "rmse_f_mean": f_mean, "rmse_f_std": f_std})
+    return table
+
+
+def learning_curve_plot(rows: Sequence[dict], path: Path, title: str) -> Path:
+    """PNG with log-log learning curves of energy (meV/atom) and force (meV/Å) test RMSE; returns ``path``.
+
+    Rows as for :func:`learning_curve_table`: every model is a marker, and a line per series joins
+    the means at each training-set size. None RMSEs are skipped.
+    """
+    table = learning_curve_table(rows)
+    series_names = sorted({entry["series"] for entry in table})
+    colours = {name: f"C{k % 10}" for k, name in enumerate(series_names)}
+    panels = [
+        ("rmse_e_mev_per_atom", "rmse_e_mean", "energy RMSE (meV/atom)"),
+        ("rmse_f_mev_per_ang", "rmse_f_mean", "force RMSE (meV/Å)"),
+    ]
+    fig = Figure(figsize=(9, 4.2))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    for ax, (key, mean_key, label) in zip(axes, panels, strict=True):
+        for name in series_names:
+            models = [(r["size"], r[key]) for r in rows if str(r["series"]) == name and r[key] is not None]
+            means = [(e["size"], e[mean_key]) for e in table if e["series"] == name and e[mean_key] is not None]
+            if not models:
+                continue
+            ax.scatter(*zip(*models), s=14, alpha=0.6, color=colours[name])
+            ax.plot(*zip(*means), marker="o", ms=5, mfc="white", color=colours[name], label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training structures")
+        ax.set_ylabel(f"test {label}")
+        if ax.has_data():
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path

@@ -57,3 +57,40 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+TRAINING_COST_COLUMNS = ("device", "epochs", "train_time_s", "seconds_per_epoch", "peak_memory_mb")
+TEST_ERROR_COLUMNS = ("rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang")
+
+
+def learning_curve_rows(models: Sequence[dict]) -> list[dict]:
+    """Points of the learning curve: trained models with test errors, one series per level, data kind and
+    purpose (from scratch, fine-tuned, base). Keys as ``tasks.evaluation.learning_curve_plot`` reads them."""
+    suffix = {"grid": "", "finetune": " fine-tuned", "base": " base"}
+    return [
+        {"series": f"{m['level_of_theory']} {m['data_kind']}{suffix[m['purpose']]}", "size": m["dataset_size"],
+         "rmse_e_mev_per_atom": m["rmse_e_test_mev_per_atom"], "rmse_f_mev_per_ang": m["rmse_f_test_mev_per_ang"]}
+        for m in models
+        if m["purpose"] in suffix and m["status"] == "ok" and m["rmse_e_test_mev_per_atom"] is not None
+    ]
+
+
+def scan_table(models: Sequence[dict]) -> tuple[list[dict], list[str]]:
+    """Rows and columns of the hyperparameter-scan table: the settings that vary, training cost, test errors."""
+    scan = [m for m in models if m["purpose"] == "scan"]
+    if not scan:
+        return [], []
+    varied = [k for k in scan[0]["hyperparameters"] if len({str(m["hyperparameters"][k]) for m in scan}) > 1]
+    columns = [*varied, "status", *TRAINING_COST_COLUMNS, *TEST_ERROR_COLUMNS]
+    rows = [{**{k: m["hyperparameters"][k] for k in varied}, **{c: m[c] for c in columns if c in m}} for m in scan]
+    return rows, columns
+
+
+def external_test_rows(models: Sequence[dict]) -> list[dict]:
+    """One row per model and imported test set: its level, size, overlap with training, and errors."""
+    return [
+        {"model": m["model"], "test_set": name, "level_of_theory": e["level_of_theory"], "n_structures": e["n_structures"],
+         "n_in_training": e["n_in_training"], "rmse_e_mev_per_atom": e["rmse_e_mev_per_atom"],
+         "rmse_f_mev_per_ang": e["rmse_f_mev_per_ang"]}
+        for m in models for name, e in sorted(m["external"].items())
+    ]

@@ -7,9 +7,12 @@ import re
 import shutil
 import subprocess
 import sys
+import importlib.util
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -22,6 +25,12 @@ MODEL_NAME = "mace"  # run_train --name: the model lands at <work_dir>/mace.mode
 LOG_NAME = "train.log"  # stdout + stderr of the training subprocess, in work_dir
 _LOG_TAIL_LINES = 30
 _NON_FINITE = re.compile(r"=\s*[-+]?(nan|inf)\b", re.IGNORECASE)  # e.g. "loss=     nan" in epoch lines
+# "2026-11-21 09:15:35.649 INFO: Epoch 0: head: Default, loss=7.26589808, RMSE_E_per_atom= ..."
+_EPOCH_LINE = re.compile(r"^(\S+ \S+) INFO: Epoch (\d+): .*?loss=\s*([^,\s]+)")
+_START_LINE = re.compile(r"^(\S+ \S+) INFO: Started training")
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+EXPLOSION_FACTOR = 1000.0  # a validation loss this many times above the best before it is a diverged run
+STATS_NAME = "stats.json"  # peak memory written by tasks.mace_runner, in work_dir
 _DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -40,6 +49,7 @@ class MaceSettings:
     energy_weight: float = 1.0
     forces_weight: float = 100.0
     default_dtype: str = "float64"
+    enable_cueq: bool = False
 
     def __post_init__(self) -> None:
         for name in ("num_channels", "num_interactions", "correlation", "batch_size", "max_epochs"):
@@ -68,6 +78,7 @@ class MaceSettings:
             f"--energy_weight={self.energy_weight!r}",
             f"--forces_weight={self.forces_weight!r}",
             f"--default_dtype={self.default_dtype}",
+            f"--enable_cueq={self.enable_cueq}",
         ]
 
 
@@ -77,14 +88,64 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class TrainResult:
-    """Where a trained model and its log lie, and how it was made (wall time in s, E0s in eV)."""
+    """Where a trained model and its log lie, and how it was made.
+
+    Times in s, E0s in eV, memory in MiB: ``peak_memory_mb`` is the training process's peak
+    resident memory on CPU and torch's peak allocated CUDA memory on a GPU.
+    """
 
     model_path: Path
     log_path: Path
     train_time_s: float
+    seconds_per_epoch: float | None
+    epochs: int
+    peak_memory_mb: float | None
     device: str
     e0s: dict[int, float]
     mace_version: str
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One validation line of a MACE log: epoch number, wall-clock time, validation loss."""
+
+    epoch: int
+    time: datetime
+    valid_loss: float
+
+
+def read_epochs(log_lines: Sequence[str]) -> tuple[datetime | None, list[EpochRecord]]:
+    """Start of training and the per-epoch validation records in a MACE ``run_train`` log."""
+    start, records = None, []
+    for line in log_lines:
+        if match := _START_LINE.match(line):
+            start = datetime.strptime(match.group(1), _TIME_FORMAT)
+        elif match := _EPOCH_LINE.match(line):
+            time_, epoch, loss = match.groups()
+            records.append(EpochRecord(int(epoch), datetime.strptime(time_, _TIME_FORMAT), float(loss)))
+    return start, records
+
+
+def divergence(records: Sequence[EpochRecord]) -> str | None:
+    """Why a training diverged (a non-finite validation loss, or one EXPLOSION_FACTOR times the best
+    before it), or None."""
+    best = None
+    for record in records:
+        if not np.isfinite(record.valid_loss):
+            return f"validation loss {record.valid_loss} at epoch {record.epoch}"
+        if best is not None and record.valid_loss > EXPLOSION_FACTOR * best.valid_loss:
+            return (f"validation loss exploded from {best.valid_loss:.4g} (epoch {best.epoch}) to "
+                    f"{record.valid_loss:.4g} (epoch {record.epoch})")
+        if best is None or record.valid_loss < best.valid_loss:
+            best = record
+    return None
+
+
+def seconds_per_epoch(start: datetime | None, records: Sequence[EpochRecord]) -> float | None:
+    """Mean wall time (s) of an epoch, training and validation included, from a MACE log."""
+    if start is None or not records:
+        return None
+    return (records[-1].time - start).total_seconds() / len(records)
 
 
 def fit_e0s(numbers: Sequence[np.ndarray], energies_eV: Sequence[float]) -> dict[int, float]:
@@ -121,8 +182,12 @@ def train_mace(
     work_dir: Path,
     device: str = "auto",
     n_threads: int = 1,
+    base_model: Path | None = None,
 ) -> TrainResult:
-    """Train a MACE model with ``python -m mace.cli.run_train`` in a subprocess and return its ``.model`` file.
+    """Train a MACE model with mace-torch's ``run_train`` in a subprocess and return its ``.model`` file.
+
+    With ``base_model`` (a local MACE ``.model`` file) the run fine-tunes it: its architecture and
+    cutoff replace those of ``settings``, and multi-head replay is off (its data would be downloaded).
 
     E0s are in eV per element. The subprocess runs in ``work_dir`` with OMP/MKL threads set to
     ``n_threads`` (torch takes its thread count from them); its stdout and stderr go to
@@ -143,10 +208,17 @@ def train_mace(
     model_path = work_dir / f"{MODEL_NAME}.model"
     model_path.unlink(missing_ok=True)
     e0s_arg = "{" + ", ".join(f"{int(z)}: {float(e)!r}" for z, e in sorted(e0s.items())) + "}"
+    if base_model is not None and not Path(base_model).is_file():
+        raise ValueError(f"base model {base_model} not found")
+    if settings.enable_cueq and importlib.util.find_spec("cuequivariance_torch") is None:
+        raise TrainingError("enable_cueq needs cuEquivariance: pip install 'mlipcamp[cueq]' on a CUDA machine")
+    stats_path = work_dir / STATS_NAME
+    stats_path.unlink(missing_ok=True)
     command = [
         sys.executable,
         "-m",
-        "mace.cli.run_train",
+        "tasks.mace_runner",
+        str(stats_path),
         f"--name={MODEL_NAME}",
         f"--train_file={Path(train_xyz).resolve()}",
         f"--valid_file={Path(valid_xyz).resolve()}",
@@ -162,6 +234,8 @@ def train_mace(
         "--plot=False",
         "--save_cpu",
     ]
+    if base_model is not None:
+        command += [f"--foundation_model={Path(base_model).resolve()}", "--multiheads_finetuning=False"]
     env = os.environ | {"OMP_NUM_THREADS": str(n_threads), "MKL_NUM_THREADS": str(n_threads)}
     log_path = work_dir / LOG_NAME
     start = time.perf_counter()
@@ -178,12 +252,19 @@ def train_mace(
     if non_finite:
         first = "\n".join(non_finite[:5])
         raise TrainingError(f"training diverged, non-finite values in the log {log_path}:\n{first}")
+    start, records = read_epochs(lines)
+    if reason := divergence(records):
+        raise TrainingError(f"training diverged: {reason} (log {log_path})")
     if not model_path.is_file():
         raise TrainingError(f"mace run_train finished but wrote no model at {model_path}:\n{tail}")
+    stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
     return TrainResult(
         model_path=model_path,
         log_path=log_path,
         train_time_s=train_time_s,
+        seconds_per_epoch=seconds_per_epoch(start, records),
+        epochs=len(records),
+        peak_memory_mb=stats.get("peak_cuda_mb") if device == "cuda" else stats.get("peak_rss_mb"),
         device=device,
         e0s={int(z): float(e) for z, e in e0s.items()},
         mace_version=version("mace-torch"),

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.clusters import api_reachable_from_jobs, load_profile, runner_arguments
+import flows.clusters
+from flows.clusters import api_reachable_from_jobs, load_profile, runner_arguments, task_resources
 from tasks.campaign import CampaignError, Execution
 
 PROFILES = sorted((Path(__file__).parents[1] / "deployments" / "dask").glob("*.yaml"))
@@ -15,6 +16,18 @@ def test_local_cluster_by_default():
     arguments = runner_arguments(Execution(), API)
     assert arguments["cluster_class"] == "distributed.LocalCluster"
     assert arguments["cluster_kwargs"]["n_workers"] == 2
+
+
+def test_local_workers_advertise_the_machines_gpus(monkeypatch):
+    monkeypatch.setattr(flows.clusters, "local_gpu_count", lambda: 0)
+    assert runner_arguments(Execution(threads_per_worker=2), API)["cluster_kwargs"]["resources"] == {"slots": 2}
+    monkeypatch.setattr(flows.clusters, "local_gpu_count", lambda: 4)
+    assert runner_arguments(Execution(), API)["cluster_kwargs"]["resources"] == {"slots": 1, "GPU": 4}
+
+
+def test_a_cuda_training_holds_a_gpu_and_a_slot():
+    assert task_resources("cuda") == {"slots": 1, "GPU": 1}
+    assert task_resources("cpu") == task_resources("auto") == {"slots": 1}
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)

@@ -19,28 +19,35 @@ DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 MLIPCAMP = [sys.executable, "-c", "from flows.cli import main; main()"]
 
 
-def labelled_file(tmp_path: Path) -> Path:
+def labelled_file(tmp_path: Path, name: str, seed: int) -> Path:
     """GFN2-xTB-labelled EC clusters written by `mlipcamp label`, to be imported as a user's dataset."""
     import numpy as np
     from ase.io import write
 
     from tasks.structures import build_box, cut_clusters
 
-    clusters = cut_clusters(build_box([("C1COC(=O)O1", 6)], 1.32, seed=3), (1, 2), 12, np.random.default_rng(3))
-    write(tmp_path / "mine.xyz", clusters, format="extxyz")
-    labelled = mlipcamp("label", str(tmp_path / "mine.xyz"), "--method", "gfn2-xtb", "-o", str(tmp_path / "mine-labelled.xyz"),
-                        env=dict(os.environ))
+    clusters = cut_clusters(build_box([("C1COC(=O)O1", 6)], 1.32, seed=seed), (1, 2), 12, np.random.default_rng(seed))
+    write(tmp_path / f"{name}.xyz", clusters, format="extxyz")
+    labelled = mlipcamp("label", str(tmp_path / f"{name}.xyz"), "--method", "gfn2-xtb", "-o",
+                        str(tmp_path / f"{name}-labelled.xyz"), env=dict(os.environ))
     assert labelled.returncode == 0, labelled.stderr
-    return tmp_path / "mine-labelled.xyz"
+    return tmp_path / f"{name}-labelled.xyz"
 
 
 def reduced_demo(tmp_path: Path) -> Path:
     data = yaml.safe_load(DEMO.read_text())
     data["name"] = "e2e"
-    data["datasets"] = [{"name": "mine", "path": str(labelled_file(tmp_path)), "level_of_theory": "gfn2-xtb"}]
+    data["datasets"] = [
+        {"name": "mine", "path": str(labelled_file(tmp_path, "mine", 3)), "level_of_theory": "gfn2-xtb"},
+        {"name": "theirs", "path": str(labelled_file(tmp_path, "theirs", 4)), "level_of_theory": "gfn2-xtb", "use": "test"},
+    ]
     data["sampling"].update(n_molecules=4, n_steps=4, snapshot_interval=2, clusters_per_snapshot=10, cluster_size=[1, 2])
     data["labelling"]["batch_size"] = 8
-    data["training"].update(valid_fraction=0.15, test_fraction=0.15, dataset_sizes=[4], subset_replicas=[1])
+    data["training"].update(
+        valid_fraction=0.15, test_fraction=0.15, dataset_sizes=[3, 5], subset_replicas=[1], selection="fps",
+        fine_tuning={"dataset_sizes": [3], "max_epochs": 2, "lr": 0.002},
+        hyperparameter_scan={"grid": {"num_channels": [4, 8]}, "dataset_size": 5},
+    )
     data["training"]["mace"].update(max_epochs=2, num_channels=8, batch_size=4)
     data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
@@ -69,24 +76,57 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     assert "report" in first.stdout and (workdir / "report.md").exists()
     url = sqlite_url(workdir / "mlipcamp.sqlite")
     counts = row_counts(url)
-    assert counts["model"] == 4 and counts["md_run"] == 4 and counts["observable"] >= 8  # 2 levels x 2 seeds
-    assert counts["level_of_theory"] == 2  # gfn2-xtb computed here, declared:gfn2-xtb imported
-    assert len(list((workdir / "plots").glob("*.png"))) >= 4 * 4 + 4 * 2 + 1  # per run 4, per model 2, comparison 1
+    # 2 levels (gfn2-xtb computed, declared:gfn2-xtb imported) x (2 sizes x 2 seeds + 1 base + 2 fine-tuned)
+    # + 2 scan settings; every model but the scan ones gets an MD run
+    assert counts["model"] == 2 * (4 + 1 + 2) + 2 and counts["md_run"] == 2 * 7 and counts["observable"] >= 2 * 14
+    assert counts["level_of_theory"] == 2
+    assert len(list((workdir / "plots").glob("*.png"))) >= 14 * 4 + 16 * 2 + 2  # per run 4, per model 2, comparison 2
     with session_scope(url) as session:
-        for model in session.scalars(select(Model)):
+        models = {model.name: model for model in session.scalars(select(Model))}
+        for model in models.values():
             parts = model.metrics["test"]["force_decomposition"]
             assert set(parts) == {"translational", "rotational", "vibrational"}
             assert all(math.isfinite(p["rmse_mev_per_ang"]) and p["rmse_mev_per_ang"] > 0 for p in parts.values())
+            external = model.metrics["external"]["theirs"]
+            assert external["level_of_theory"] == "declared:gfn2-xtb" and external["n_in_training"] == 0
+            assert external["n_structures"] >= 5 and math.isfinite(external["rmse_f_mev_per_ang"])
+            assert model.epochs == model.hyperparameters["max_epochs"] == 2 and model.seconds_per_epoch > 0
+            assert model.peak_memory_mb > 100
+        for level in ("gfn2-xtb", "declared:gfn2-xtb"):
+            base = models[f"{level}-cluster-base"]
+            for seed in (1, 2):
+                tuned = models[f"{level}-cluster-finetune-n3-r1-seed{seed}"]
+                assert tuned.purpose == "finetune" and tuned.base_model_id == base.id
+                assert tuned.base_model_sha256 == base.file_sha256
+                assert tuned.dataset.size == 3 and tuned.dataset.selection == "fps"
+        scan = [m for m in models.values() if m.purpose == "scan"]
+        assert sorted(m.hyperparameters["num_channels"] for m in scan) == [4, 8]
+        assert {m.dataset.size for m in scan} == {5}
 
     results = mlipcamp("results", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
     assert results.returncode == 0, results.stderr
     rows = list(csv.DictReader(io.StringIO(results.stdout)))
-    assert [(r["level_of_theory"], int(r["seed"])) for r in rows] == [
-        ("declared:gfn2-xtb", 1), ("declared:gfn2-xtb", 2), ("gfn2-xtb", 1), ("gfn2-xtb", 2)]
+    factors = [(r["level_of_theory"], r["purpose"], r["dataset_size"] if r["purpose"] != "base" else "all", int(r["seed"]))
+               for r in rows]
+    assert factors == [
+        (level, purpose, size, seed)
+        for level in ("declared:gfn2-xtb", "gfn2-xtb")
+        for purpose, size, seed in [("base", "all", 1), ("finetune", "3", 1), ("finetune", "3", 2),
+                                    ("grid", "3", 1), ("grid", "3", 2), ("grid", "5", 1), ("grid", "5", 2)]
+    ]
     for row in rows:
-        assert row["data_kind"] == "cluster" and row["dataset_size"] == "4" and row["subset_replica"] == "1"
+        assert row["data_kind"] == "cluster" and row["subset_replica"] in {"0", "1"}
         assert 0.3 < float(row["density_g_cm3"]) < 3.0 and float(row["density_sem_g_cm3"]) >= 0
         assert math.isfinite(float(row["diffusion_cm2_s"])) and math.isfinite(float(row["rmse_f_test_mev_per_ang"]))
+
+    listed = mlipcamp("models", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    assert listed.returncode == 0, listed.stderr
+    model_table = list(csv.DictReader(io.StringIO(listed.stdout)))
+    assert len(model_table) == 16 and {r["status"] for r in model_table} == {"ok"}
+    report = (workdir / "report.md").read_text()
+    for section in ("## Models", "## Learning curve", "## Hyperparameter scan", "## Imported test sets"):
+        assert section in report
+    assert (workdir / "plots" / "learning-curve.png").exists()
 
     status = mlipcamp("status", str(config), "--workdir", str(workdir), env=env)
     assert status.returncode == 0 and "failed" in status.stdout

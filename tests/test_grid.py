@@ -48,3 +48,72 @@ def test_subsets_are_reproducible_distinct_and_nested():
 def test_subset_larger_than_the_pool_is_refused():
     with pytest.raises(ValueError, match="only 10 are labelled"):
         select_subset(10, 11, replica=0)
+
+
+def test_fine_tuning_adds_one_base_per_level_and_kind_and_a_fine_tuned_grid(tmp_path):
+    campaign = campaign_with(tmp_path, data_kinds=["cluster", "periodic"], dataset_sizes=[20, 40], seeds=[3, 4],
+                             subset_replicas=[0, 1], fine_tuning={"dataset_sizes": [10], "max_epochs": 5, "lr": 0.002})
+    assert campaign.base_models() == [("gfn2-xtb", "cluster", None, 0, 3, "base"), ("gfn2-xtb", "periodic", None, 0, 3, "base")]
+    tuned = campaign.fine_tuning_grid()
+    assert len(tuned) == 2 * 1 * 2 * 2 and {p.purpose for p in tuned} == {"finetune"}
+    assert {(p.dataset_size, p.subset_replica, p.seed) for p in tuned} == {(10, r, s) for r in (0, 1) for s in (3, 4)}
+    settings = campaign.training.fine_tuning_settings
+    assert (settings.max_epochs, settings.lr, settings.num_channels) == (5, 0.002, campaign.training.mace.num_channels)
+    assert campaign.training.base_settings == campaign.training.mace
+    assert len(campaign.training_grid()) == 2 * 2 * 2 * 2  # the scratch grid is unchanged
+
+
+def test_fine_tuning_from_a_file_trains_no_base(tmp_path):
+    base = tmp_path / "base.model"
+    base.write_bytes(b"x")
+    campaign = campaign_with(tmp_path, fine_tuning={"base_model": str(base), "dataset_sizes": [5]})
+    assert campaign.base_models() == [] and len(campaign.fine_tuning_grid()) == 2
+    for bad in (str(tmp_path / "missing.model"), str(tmp_path)):
+        with pytest.raises(CampaignError, match="training.fine_tuning.base_model"):
+            campaign_with(tmp_path, fine_tuning={"base_model": bad, "dataset_sizes": [5]})
+
+
+def test_hyperparameter_scan_is_the_product_of_its_grid_on_one_dataset(tmp_path):
+    scan = {"grid": {"num_channels": [8, 16], "max_L": [0, 1, 2], "batch_size": [4]}, "dataset_size": 30}
+    campaign = campaign_with(tmp_path, dataset_sizes=[30, 60], subset_replicas=[2, 3], hyperparameter_scan=scan)
+    grid = campaign.scan_grid()
+    assert len(grid) == 2 * 3 * 1
+    assert {point for point, _ in grid} == {("gfn2-xtb", "cluster", 30, 2, 1, "scan")}
+    assert {(h.num_channels, h.max_L, h.batch_size) for _, h in grid} == {(c, L, 4) for c in (8, 16) for L in (0, 1, 2)}
+    assert all(h.max_epochs == campaign.training.mace.max_epochs for _, h in grid)
+    with pytest.raises(CampaignError, match=r"unknown MACE hyperparameters \['channels'\]"):
+        campaign_with(tmp_path, hyperparameter_scan={"grid": {"channels": [8]}})
+    with pytest.raises(CampaignError, match="hyperparameter_scan.grid: max_L"):
+        campaign_with(tmp_path, hyperparameter_scan={"grid": {"max_L": [0, 7]}})
+
+
+def test_model_names_carry_the_factors():
+    from tasks.campaign import GridPoint, MaceHyperparameters, model_name
+
+    assert model_name(GridPoint("gfn2-xtb", "cluster", None, 0, 1)) == "gfn2-xtb-cluster-seed1"
+    assert model_name(GridPoint("gfn2-xtb", "cluster", 50, 2, 1)) == "gfn2-xtb-cluster-n50-r2-seed1"
+    assert model_name(GridPoint("gfn2-xtb", "periodic", None, 0, 1, "base")) == "gfn2-xtb-periodic-base"
+    assert model_name(GridPoint("pbe-d3bj/def2-svp", "cluster", 5, 0, 2, "finetune")) == \
+        "pbe-d3bj/def2-svp-cluster-finetune-n5-r0-seed2"
+    scanned = {"num_channels": [8, 16], "max_L": [0, 1]}
+    assert model_name(GridPoint("gfn2-xtb", "cluster", 30, 0, 1, "scan"), MaceHyperparameters(num_channels=16, max_L=1),
+                      scanned) == "gfn2-xtb-cluster-scan-n30-r0-num_channels16-max_L1-seed1"
+
+
+def test_imported_test_sets_are_not_training_levels(tmp_path):
+    data = yaml.safe_load(DEMO.read_text())
+    xyz = tmp_path / "d.xyz"
+    xyz.write_text("")
+    data["datasets"] = [
+        {"name": "published-train", "path": str(xyz), "level_of_theory": "b97-d3bj/def2-tzvp"},
+        {"name": "published-test", "path": str(xyz), "level_of_theory": "wb97x-d3/def2-tzvp", "use": "test"},
+    ]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    campaign = load_campaign(path)
+    assert campaign.training_levels == ["gfn2-xtb", "declared:b97-d3bj/def2-tzvp"]
+    assert [d.name for d in campaign.test_sets] == ["published-test"]
+    data["datasets"][1]["name"] = "published-train"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(CampaignError, match="dataset names must be unique"):
+        load_campaign(path)

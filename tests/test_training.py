@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import numpy as np
@@ -13,7 +14,16 @@ from ase.io import read
 from tasks.datasets import split_by_hash, write_extxyz
 from tasks.evaluation import error_metrics, parity_plot, predict
 from tasks.hashing import hash_json
-from tasks.training import MaceSettings, TrainingError, fit_e0s, resolve_device, train_mace
+from tasks.training import (
+    MaceSettings,
+    TrainingError,
+    divergence,
+    fit_e0s,
+    read_epochs,
+    resolve_device,
+    seconds_per_epoch,
+    train_mace,
+)
 
 torch.set_num_threads(1)
 
@@ -106,6 +116,37 @@ def test_settings_cli_args():
         MaceSettings(default_dtype="float16")
 
 
+LOG = """2026-11-21 09:15:28.936 INFO: Started training, reporting errors on validation set
+2026-11-21 09:15:29.512 INFO: Initial: head: Default, loss=11.30124860, RMSE_E_per_atom=   10.00 meV, RMSE_F=  918.51 meV / A
+2026-11-21 09:15:34.936 INFO: Epoch 0: head: Default, loss=7.26589808, RMSE_E_per_atom=  268.90 meV, RMSE_F=  732.98 meV / A
+2026-11-21 09:15:37.000 INFO: Training step
+2026-11-21 09:15:40.936 INFO: Epoch 1: head: Default, loss=4.0, RMSE_E_per_atom=  479.11 meV, RMSE_F=  548.12 meV / A
+2026-11-21 09:15:46.936 INFO: Epoch 2: head: Default, loss={last}, RMSE_E_per_atom=  531.80 meV, RMSE_F=  455.91 meV / A
+"""
+
+
+def test_read_epochs_and_seconds_per_epoch():
+    start, records = read_epochs(LOG.format(last="2.5").splitlines())
+    assert start.second == 28 and [r.epoch for r in records] == [0, 1, 2]
+    assert [r.valid_loss for r in records] == [7.26589808, 4.0, 2.5]
+    assert seconds_per_epoch(start, records) == pytest.approx(18.0 / 3)
+    assert divergence(records) is None
+    assert seconds_per_epoch(None, records) is None and seconds_per_epoch(start, []) is None
+
+
+@pytest.mark.parametrize(("last", "reason"), [("nan", "nan at epoch 2"), ("4001", "exploded from 4 (epoch 1) to 4001")])
+def test_divergence_detected(last, reason):
+    assert reason in divergence(read_epochs(LOG.format(last=last).splitlines())[1])
+    assert divergence(read_epochs(LOG.format(last="3999").splitlines())[1]) is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cuequivariance_torch") is not None, reason="cuEquivariance installed")
+def test_cueq_without_its_package_is_refused_before_training(tmp_path):
+    with pytest.raises(TrainingError, match="mlipcamp\\[cueq\\]"):
+        train_mace(tmp_path / "t.xyz", tmp_path / "v.xyz", MaceSettings(enable_cueq=True), 1, {1: -1.0}, tmp_path)
+    assert "--enable_cueq=True" in MaceSettings(enable_cueq=True).cli_args()
+
+
 def test_write_extxyz_roundtrip(tmp_path):
     atoms = [Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]]), Atoms("O", positions=[[0, 0, 0]])]
     forces = [np.array([[0, 0, 1.5], [0, 0, -1.5]]), np.zeros((1, 3))]
@@ -184,6 +225,8 @@ def test_train_predict_and_reproduce(labelled, tmp_path):
         results.append(res)
     res = results[0]
     assert res.model_path == tmp_path / "a" / "mace.model" and res.model_path.is_file()
+    assert res.epochs == 3 and 0 < res.seconds_per_epoch < res.train_time_s / 3
+    assert 100 < res.peak_memory_mb < 10_000  # MiB of the training process: torch alone is ~300
     assert res.device == "cpu" and res.mace_version.startswith("0.3") and res.e0s == labelled["e0s"]
     assert "Training complete" in res.log_path.read_text()
 
@@ -226,3 +269,31 @@ def test_corrupt_train_file_raises(labelled, tmp_path):
     bad.write_text("10\nnot an extxyz header\nC 0 0\n")
     with pytest.raises(TrainingError, match="exited with code"):
         train_mace(bad, labelled["valid"], SMALL, 5, labelled["e0s"], tmp_path / "run", device="cpu")
+
+
+def _initial_valid_loss(log_path) -> float:
+    line = next(line for line in log_path.read_text().splitlines() if "INFO: Initial:" in line)
+    return float(line.split("loss=")[1].split(",")[0])
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_base_model(labelled, tmp_path):
+    base_settings = MaceSettings(num_channels=8, max_epochs=6, batch_size=6)
+    base = train_mace(labelled["train"], labelled["valid"], base_settings, 1, labelled["e0s"], tmp_path / "base", device="cpu")
+    # settings that differ from the base: the base's architecture and cutoff win
+    other = MaceSettings(num_channels=4, r_max_ang=3.0, max_epochs=2, batch_size=6, lr=0.001)
+    tuned = train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "tuned", device="cpu",
+                       base_model=base.model_path)
+    scratch = train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "scratch", device="cpu")
+    assert "Using foundation model" in tuned.log_path.read_text()
+    model, base_model = (torch.load(p, weights_only=False) for p in (tuned.model_path, base.model_path))
+    assert float(model.r_max) == float(base_model.r_max) == 4.0
+    assert model.state_dict().keys() == base_model.state_dict().keys()
+    assert all(model.state_dict()[k].shape == v.shape for k, v in base_model.state_dict().items())
+    # the fine-tuning run starts exactly at the base model's best validation loss, below a fresh model's
+    initial_tuned = _initial_valid_loss(tuned.log_path)
+    base_losses = read_epochs(base.log_path.read_text().splitlines())[1]
+    assert initial_tuned == pytest.approx(min(r.valid_loss for r in base_losses), rel=1e-6)
+    assert initial_tuned < _initial_valid_loss(scratch.log_path)
+    with pytest.raises(ValueError, match="not found"):
+        train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "x", base_model=tmp_path / "no.model")

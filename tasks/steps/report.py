@@ -1,4 +1,4 @@
-"""report: results table, comparison plot and a Prefect artifact."""
+"""report: results and model tables, comparison plots, and Prefect artifacts."""
 
 from __future__ import annotations
 
@@ -8,35 +8,73 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from db.engine import session_scope
-from db.queries import RESULT_COLUMNS, results_rows
+from db.queries import MODEL_COLUMNS, RESULT_COLUMNS, model_rows, results_rows
 from db.records import record_artifact
-from tasks.report import markdown_table, plot_observables, write_csv
+from tasks.evaluation import learning_curve_plot, learning_curve_table
+from tasks.report import (
+    external_test_rows,
+    learning_curve_rows,
+    markdown_table,
+    plot_observables,
+    scan_table,
+    write_csv,
+)
 from tasks.workspace import Workspace
 
 
 @task
 def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
-    """Write report.md, results.csv and observables.png under the work directory; return the report path."""
+    """Write report.md, results.csv, models.csv and the comparison plots under the work directory;
+    publish the tables as Prefect artifacts; return the report path."""
     workdir = Path(ws.workdir)
     with session_scope(ws.db_url) as session:
         rows = results_rows(session, ws.campaign_id, liquids)
-    table = markdown_table(rows, RESULT_COLUMNS)
-    csv_path = write_csv(rows, RESULT_COLUMNS, workdir / "results.csv")
-    plot = plot_observables(rows, ws.plot_path("observables"), f"{campaign_name}: liquid properties per model")
-    plots = sorted(p.name for p in ws.plots_dir.glob("*.png"))
-    report = workdir / "report.md"
-    report.write_text(
-        f"# Campaign {campaign_name}\n\n"
+        models = model_rows(session, ws.campaign_id)
+    results = markdown_table(rows, RESULT_COLUMNS)
+    results_csv = write_csv(rows, RESULT_COLUMNS, workdir / "results.csv")
+    models_csv = write_csv(models, MODEL_COLUMNS, workdir / "models.csv")
+    observables = plot_observables(rows, ws.plot_path("observables"), f"{campaign_name}: liquid properties per model")
+    sections = [
+        f"# Campaign {campaign_name}\n",
         "Density and self-diffusion coefficient of molecular centres of mass per model (± standard error; "
-        "density SEM corrected for autocorrelation after automatic equilibration detection, D from blocks).\n\n"
-        f"{table}\n\n![observables](plots/{plot.name})\n\n## Plots\n\n"
-        + "\n".join(f"- [{name}](plots/{name})" for name in plots) + "\n"
-    )
+        "density SEM corrected for autocorrelation after automatic equilibration detection, D from blocks).\n",
+        results, f"\n![observables](plots/{observables.name})\n",
+        "## Models\n\nTraining cost (peak memory: process RSS on CPU, torch's CUDA peak on GPU; MiB) and errors "
+        "(energy meV/atom, forces meV/Å) per split. Also in `models.csv`.\n",
+        markdown_table(models, MODEL_COLUMNS) + "\n",
+    ]
+    plots = {"observables": observables}
+    curve = learning_curve_rows(models)
+    if len({row["size"] for row in curve}) > 1:
+        plots["learning_curve"] = learning_curve_plot(curve, ws.plot_path("learning_curve"),
+                                                      f"{campaign_name}: test-set errors against training-set size")
+        table = learning_curve_table(curve)
+        sections += ["## Learning curve\n", markdown_table(table, list(table[0])),
+                     f"\n![learning curve](plots/{plots['learning_curve'].name})\n"]
+    scan, scan_columns = scan_table(models)
+    if scan:
+        sections += ["## Hyperparameter scan\n", markdown_table(scan, scan_columns) + "\n"]
+    external = external_test_rows(models)
+    if external:
+        sections += ["## Imported test sets\n", markdown_table(external, list(external[0])) + "\n"]
+    failed = [m for m in models if m["status"] != "ok"]
+    if failed:
+        sections += ["## Failed trainings\n", *(f"- **{m['model']}**: {m['error']}" for m in failed), ""]
+    sections += ["## Plots\n", *(f"- [{p.name}](plots/{p.name})" for p in sorted(ws.plots_dir.glob("*.png"))), ""]
+    report = workdir / "report.md"
+    report.write_text("\n".join(sections))
     with session_scope(ws.db_url) as session:
         owner = f"campaign:{ws.campaign_id}"
         record_artifact(session, owner, "report", "report", report)
-        record_artifact(session, owner, "results_csv", "report", csv_path)
-        record_artifact(session, owner, "observables", "plot", plot)
-    create_markdown_artifact(markdown=table, key=f"{campaign_name.lower().replace('_', '-')}-results",
-                             description=f"{campaign_name}: results per model")
+        record_artifact(session, owner, "results_csv", "report", results_csv)
+        record_artifact(session, owner, "models_csv", "report", models_csv)
+        for name, path in plots.items():
+            record_artifact(session, owner, name, "plot", path)
+    key = campaign_name.lower().replace("_", "-")
+    create_markdown_artifact(markdown=results, key=f"{key}-results", description=f"{campaign_name}: results per model")
+    create_markdown_artifact(markdown=markdown_table(models, MODEL_COLUMNS), key=f"{key}-models",
+                             description=f"{campaign_name}: training cost and errors per model")
+    create_markdown_artifact(
+        markdown="\n".join(f"- `{path}`" for path in sorted(ws.plots_dir.glob("*.png"))), key=f"{key}-plots",
+        description=f"{campaign_name}: plot files (parity, force decomposition, learning curve, MD)")
     return str(report)

@@ -169,6 +169,9 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('dataset_id', sa.Integer(), nullable=False),
     sa.Column('seed', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=10), nullable=False),
+    sa.Column('base_model_id', sa.Integer(), nullable=True),
+    sa.Column('base_model_sha256', sa.String(length=64), nullable=True),
     sa.Column('hyperparameters', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
@@ -176,6 +179,9 @@ def upgrade() -> None:
     sa.Column('mace_version', sa.String(length=50), nullable=True),
     sa.Column('e0s_ev', sa.JSON(), nullable=True),
     sa.Column('train_time_s', sa.Float(), nullable=True),
+    sa.Column('seconds_per_epoch', sa.Float(), nullable=True),
+    sa.Column('epochs', sa.Integer(), nullable=True),
+    sa.Column('peak_memory_mb', sa.Float(), nullable=True),
     sa.Column('file', sa.String(length=300), nullable=True),
     sa.Column('file_sha256', sa.String(length=64), nullable=True),
     sa.Column('rmse_e_train_mev_per_atom', sa.Float(), nullable=True),
@@ -186,12 +192,14 @@ def upgrade() -> None:
     sa.Column('rmse_f_test_mev_per_ang', sa.Float(), nullable=True),
     sa.Column('metrics', sa.JSON(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['base_model_id'], ['model.id'], ),
     sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key')
     )
     with op.batch_alter_table('model', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_model_dataset_id'), ['dataset_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_model_purpose'), ['purpose'], unique=False)
         batch_op.create_index(batch_op.f('ix_model_seed'), ['seed'], unique=False)
         batch_op.create_index(batch_op.f('ix_model_status'), ['status'], unique=False)
 
@@ -273,6 +281,7 @@ def downgrade() -> None:
     with op.batch_alter_table('model', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_model_status'))
         batch_op.drop_index(batch_op.f('ix_model_seed'))
+        batch_op.drop_index(batch_op.f('ix_model_purpose'))
         batch_op.drop_index(batch_op.f('ix_model_dataset_id'))
 
     op.drop_table('model')
