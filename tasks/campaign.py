@@ -168,6 +168,7 @@ class MaceHyperparameters(_Strict):
     forces_weight: float = Field(100.0, ge=0)
     default_dtype: Literal["float32", "float64"] = "float64"
     enable_cueq: bool = Field(False, description="cuEquivariance kernels (GPU; needs the cuequivariance packages)")
+    stage_two: bool = Field(False, description="MACE's stage two from 3/4 of the epochs: energy weight 1000, lower lr")
 
 
 Purpose = Literal["grid", "base", "finetune", "scan"]

@@ -28,6 +28,7 @@ _NON_FINITE = re.compile(r"=\s*[-+]?(nan|inf)\b", re.IGNORECASE)  # e.g. "loss= 
 # "2026-11-21 09:15:35.649 INFO: Epoch 0: head: Default, loss=7.26589808, RMSE_E_per_atom= ..."
 _EPOCH_LINE = re.compile(r"^(\S+ \S+) INFO: Epoch (\d+): .*?loss=\s*([^,\s]+)")
 _START_LINE = re.compile(r"^(\S+ \S+) INFO: Started training")
+_STAGE_TWO_LINE = "Changing loss based on Stage Two Weights"  # MACE switches to the stage-two loss here
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 EXPLOSION_FACTOR = 1000.0  # a validation loss this many times above the best before it is a diverged run
 STATS_NAME = "stats.json"  # peak memory written by tasks.mace_runner, in work_dir
@@ -50,6 +51,7 @@ class MaceSettings:
     forces_weight: float = 100.0
     default_dtype: str = "float64"
     enable_cueq: bool = False
+    stage_two: bool = False  # MACE's stage two (--swa): energy weight 1000, lower lr, from 3/4 of the epochs
 
     def __post_init__(self) -> None:
         for name in ("num_channels", "num_interactions", "correlation", "batch_size", "max_epochs"):
@@ -79,7 +81,13 @@ class MaceSettings:
             f"--forces_weight={self.forces_weight!r}",
             f"--default_dtype={self.default_dtype}",
             f"--enable_cueq={self.enable_cueq}",
+            *(["--swa"] if self.stage_two else []),
         ]
+
+    @property
+    def model_file(self) -> str:
+        """Name of the final model in MACE's work directory (stage two saves its own)."""
+        return f"{MODEL_NAME}_stagetwo.model" if self.stage_two else f"{MODEL_NAME}.model"
 
 
 class TrainingError(RuntimeError):
@@ -107,32 +115,37 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One validation line of a MACE log: epoch number, wall-clock time, validation loss."""
+    """One validation line of a MACE log: epoch number, wall-clock time, validation loss, loss stage (1 or 2)."""
 
     epoch: int
     time: datetime
     valid_loss: float
+    stage: int = 1
 
 
 def read_epochs(log_lines: Sequence[str]) -> tuple[datetime | None, list[EpochRecord]]:
     """Start of training and the per-epoch validation records in a MACE ``run_train`` log."""
-    start, records = None, []
+    start, records, stage = None, [], 1
     for line in log_lines:
         if match := _START_LINE.match(line):
             start = datetime.strptime(match.group(1), _TIME_FORMAT)
+        elif _STAGE_TWO_LINE in line:
+            stage = 2
         elif match := _EPOCH_LINE.match(line):
             time_, epoch, loss = match.groups()
-            records.append(EpochRecord(int(epoch), datetime.strptime(time_, _TIME_FORMAT), float(loss)))
+            records.append(EpochRecord(int(epoch), datetime.strptime(time_, _TIME_FORMAT), float(loss), stage))
     return start, records
 
 
 def divergence(records: Sequence[EpochRecord]) -> str | None:
     """Why a training diverged (a non-finite validation loss, or one EXPLOSION_FACTOR times the best
-    before it), or None."""
+    before it in the same loss stage), or None."""
     best = None
     for record in records:
         if not np.isfinite(record.valid_loss):
             return f"validation loss {record.valid_loss} at epoch {record.epoch}"
+        if best is not None and best.stage != record.stage:
+            best = None  # stage two weighs the loss differently: compare within a stage
         if best is not None and record.valid_loss > EXPLOSION_FACTOR * best.valid_loss:
             return (f"validation loss exploded from {best.valid_loss:.4g} (epoch {best.epoch}) to "
                     f"{record.valid_loss:.4g} (epoch {record.epoch})")
@@ -205,8 +218,9 @@ def train_mace(
     work_dir.mkdir(parents=True, exist_ok=True)
     checkpoints_dir = work_dir / "checkpoints"
     shutil.rmtree(checkpoints_dir, ignore_errors=True)
-    model_path = work_dir / f"{MODEL_NAME}.model"
-    model_path.unlink(missing_ok=True)
+    for stale in work_dir.glob(f"{MODEL_NAME}*.model"):
+        stale.unlink()
+    model_path = work_dir / settings.model_file
     e0s_arg = "{" + ", ".join(f"{int(z)}: {float(e)!r}" for z, e in sorted(e0s.items())) + "}"
     if base_model is not None and not Path(base_model).is_file():
         raise ValueError(f"base model {base_model} not found")

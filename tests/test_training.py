@@ -111,7 +111,8 @@ def test_resolve_device():
 def test_settings_cli_args():
     args = MaceSettings(num_channels=8, max_epochs=3, lr=0.005).cli_args()
     assert "--num_channels=8" in args and "--max_num_epochs=3" in args and "--lr=0.005" in args
-    assert "--r_max=4.0" in args and "--default_dtype=float64" in args
+    assert "--r_max=4.0" in args and "--default_dtype=float64" in args and "--swa" not in args
+    assert "--swa" in MaceSettings(stage_two=True).cli_args() and MaceSettings(stage_two=True).model_file == "mace_stagetwo.model"
     with pytest.raises(ValueError):
         MaceSettings(default_dtype="float16")
 
@@ -138,6 +139,14 @@ def test_read_epochs_and_seconds_per_epoch():
 def test_divergence_detected(last, reason):
     assert reason in divergence(read_epochs(LOG.format(last=last).splitlines())[1])
     assert divergence(read_epochs(LOG.format(last="3999").splitlines())[1]) is None
+
+
+def test_stage_two_loss_is_compared_within_its_stage():
+    lines = LOG.format(last="5000").splitlines()
+    lines.insert(5, "2026-11-21 09:15:41.000 INFO: Changing loss based on Stage Two Weights")
+    _, records = read_epochs(lines)
+    assert [r.stage for r in records] == [1, 1, 2]
+    assert divergence(records) is None  # 5000 is 1250 x the stage-one best, but the first stage-two loss
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cuequivariance_torch") is not None, reason="cuEquivariance installed")
@@ -213,6 +222,16 @@ def labelled(tmp_path_factory):
 
 
 SMALL = MaceSettings(num_channels=8, max_epochs=3, batch_size=6)
+
+
+@pytest.mark.slow
+def test_stage_two_saves_its_model_and_weighs_energies(labelled, tmp_path):
+    settings = MaceSettings(num_channels=8, max_epochs=4, batch_size=6, stage_two=True)
+    result = train_mace(labelled["train"], labelled["valid"], settings, 5, labelled["e0s"], tmp_path, device="cpu")
+    assert result.model_path.name == "mace_stagetwo.model" and result.model_path.is_file()
+    log = result.log_path.read_text()
+    assert "Changing loss based on Stage Two Weights" in log and "energy weight : 1000" in log
+    assert [r.stage for r in read_epochs(log.splitlines())[1]] == [1, 1, 1, 2]
 
 
 @pytest.mark.slow

@@ -106,6 +106,7 @@ def train_model(
         correlation=hyper.correlation, r_max_ang=hyper.r_max, batch_size=hyper.batch_size,
         max_epochs=hyper.max_epochs, lr=hyper.lr, energy_weight=hyper.energy_weight,
         forces_weight=hyper.forces_weight, default_dtype=hyper.default_dtype, enable_cueq=hyper.enable_cueq,
+        stage_two=hyper.stage_two,
     )
     with session_scope(ws.db_url) as session:
         dataset = session.get(Dataset, dataset_id)
