@@ -214,7 +214,7 @@ class MDRun(Base):
     timestep_fs: Mapped[float] = mapped_column(Float)
     n_steps_target: Mapped[int] = mapped_column(Integer)
     n_steps_done: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(10), index=True)  # ok | failed
+    status: Mapped[str] = mapped_column(String(10), index=True)  # ok | unstable (stopped by the stability watch) | failed
     error: Mapped[str | None] = mapped_column(Text)
     settings: Mapped[dict[str, Any]]
     wall_time_s: Mapped[float | None] = mapped_column(Float)

@@ -96,7 +96,8 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
                     task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
                 ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)
             steps.append(run)
-            analyses.append(analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(ws, run, config.analysis))
+            analyses.append(analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(
+                ws, run, config.analysis, liquid.viscosity))
         return model
 
     bases = {(p.level_of_theory, p.data_kind): train(p, training.base_settings, model_name(p)) for p in config.base_models()}

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.hashing import hash_json
-from tasks.units import Density, Length, Pressure, Temperature, Time
+from tasks.units import Density, Length, Pressure, Temperature, Time, Viscosity
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -51,6 +51,7 @@ class Liquid(_Strict):
     temperature: Temperature
     pressure: Pressure = 1.0
     density: Density = Field(description="density at which the boxes are packed")
+    viscosity: Viscosity | None = Field(None, description="shear viscosity, mPa·s: adds the Yeh–Hummer corrected D")
 
     def counts(self, n_molecules: int) -> list[tuple[str, int]]:
         """(smiles, molecules) for a box of ``n_molecules`` following the mole ratios."""
@@ -275,15 +276,27 @@ class Training(_Strict):
         return (self.fine_tuning.base_mace if self.fine_tuning else None) or self.mace
 
 
+class Stability(_Strict):
+    """Limits of the stability watch; a run that crosses one stops early and is excluded from analysis."""
+
+    max_force: float = Field(20.0, gt=0, description="largest allowed atomic force, eV/Å")
+    density_window: tuple[Density, Density] = Field((0.2, 5.0), description="allowed density range (NPT)")
+    max_temperature_factor: float = Field(3.0, gt=1, description="runaway when T exceeds this × the target")
+    check_connectivity: bool = Field(True, description="stop when a covalent bond breaks or molecules fuse")
+
+
 class MolecularDynamics(_Strict):
     n_molecules: int = Field(ge=2, description="molecules in the production box")
-    ensemble: Literal["npt"] = "npt"
+    ensemble: Literal["npt", "nvt"] = Field("npt", description="npt: isotropic MTK; nvt: Langevin (study B)")
     timestep: Time = 1.0
-    n_steps: int = Field(gt=0)
-    thermostat_damping: Time = 100.0
+    equilibration_steps: int = Field(0, ge=0, description="steps before production, recorded too")
+    n_steps: int = Field(gt=0, description="production steps")
+    thermostat_damping: Time = Field(100.0, description="NPT thermostat time constant; NVT Langevin friction = 1/this")
     barostat_damping: Time = 1000.0
     log_interval: int = Field(10, gt=0, description="steps between log rows")
     trajectory_interval: int = Field(10, gt=0, description="steps between trajectory frames")
+    checkpoint_interval: int = Field(1000, gt=0, description="steps between checkpoints (full dynamical state)")
+    stability: Stability = Stability()
     n_threads: int = Field(1, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
@@ -292,6 +305,8 @@ class MolecularDynamics(_Strict):
 class Analysis(_Strict):
     rdf_r_max: Length = 6.0
     rdf_bins: int = Field(60, ge=5)
+    rdf_element_pairs: list[tuple[str, str]] = Field(
+        [("O", "H"), ("C", "O")], description="element pairs whose intra- and intermolecular g(r) are plotted")
     diffusion_blocks: int = Field(4, ge=2)
 
 
@@ -360,7 +375,7 @@ class Campaign(_Strict):
     def _enough_frames(self) -> Campaign:
         from tasks.analysis.diffusion import MIN_BLOCK_FRAMES
 
-        frames = self.md.n_steps // self.md.trajectory_interval + 1
+        frames = (self.md.equilibration_steps + self.md.n_steps) // self.md.trajectory_interval + 1
         needed = MIN_BLOCK_FRAMES * self.analysis.diffusion_blocks
         if frames < needed:
             raise ValueError(

@@ -49,7 +49,9 @@ def reduced_demo(tmp_path: Path) -> Path:
         hyperparameter_scan={"grid": {"num_channels": [4, 8]}, "dataset_size": 5},
     )
     data["training"]["mace"].update(max_epochs=2, num_channels=8, batch_size=4)
-    data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
+    # models trained for 2 epochs do break C–H bonds; the watch itself is tested in tests/test_md.py
+    data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1,
+                      stability={"check_connectivity": False})
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     path = tmp_path / "e2e.yaml"
     path.write_text(yaml.safe_dump(data))

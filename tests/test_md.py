@@ -1,16 +1,55 @@
-"""NPT MD on a small Lennard-Jones argon box (each atom its own molecule)."""
+"""Production MD: NPT/NVT on a small Lennard-Jones argon box (each atom its own molecule),
+bitwise restarts from checkpoints, atomic writes and the stability watch."""
 
 from __future__ import annotations
 
+import os
+import re
+
 import numpy as np
 import pytest
-from ase.build import bulk
+from ase import Atoms
+from ase.build import bulk, molecule
+from ase.calculators.emt import EMT
 from ase.calculators.lj import LennardJones
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
-from tasks.md import LOG_COLUMNS, NPTSettings, read_md_log, read_trajectory, run_npt
+from tasks.md import (
+    CHECKPOINT_NAME,
+    LOG_COLUMNS,
+    MDSettings,
+    StabilityLimits,
+    connectivity_problem,
+    covalent_bonds,
+    read_md_log,
+    read_trajectory,
+    run_md,
+)
 
-SETTINGS = dict(temperature_K=90.0, pressure_bar=1.0, timestep_fs=5.0, tdamp_fs=100.0, pdamp_fs=500.0)
+SETTINGS = dict(ensemble="npt", temperature_K=90.0, pressure_bar=1.0, timestep_fs=5.0, tdamp_fs=100.0, pdamp_fs=500.0)
+NVT = dict(SETTINGS, ensemble="nvt", pressure_bar=None)
+NO_CONNECTIVITY = StabilityLimits(check_connectivity=False)
+
+
+class ArgonLJ(LennardJones):
+    """Argon Lennard-Jones whose results depend on the structure only (no neighbour-list cache,
+    which a bitwise restart needs). It raises on its ``crash_at``-th calculation and, once
+    ``fault`` is set, returns a NaN energy (``"nan"``) or 1000 eV/Å more force on atom 3 (``"force"``)."""
+
+    def __init__(self, crash_at: int | None = None, **params):
+        super().__init__(**({"sigma": 3.405, "epsilon": 0.0103, "rc": 8.5, "smooth": True} | params))
+        self.crash_at, self.calls, self.fault = crash_at, 0, None
+
+    def calculate(self, atoms=None, properties=None, system_changes=()):
+        self.calls += 1
+        if self.calls == self.crash_at:
+            raise RuntimeError("simulated crash")
+        self.nl = None
+        super().calculate(atoms, properties, system_changes)
+        if self.fault == "nan":
+            self.results["energy"] = self.results["free_energy"] = np.nan
+        elif self.fault == "force":
+            self.results["forces"][3] += [1000.0, 0.0, 0.0]
 
 
 def argon_box():
@@ -19,12 +58,8 @@ def argon_box():
     return atoms
 
 
-def lj_argon():
-    return LennardJones(sigma=3.405, epsilon=0.0103, rc=8.5, smooth=True)
-
-
-def atoms_temperature_from_seed(settings: NPTSettings) -> float:
-    """Temperature (K) of the Maxwell–Boltzmann draw run_npt makes, recomputed independently."""
+def atoms_temperature_from_seed(settings: MDSettings) -> float:
+    """Temperature (K) of the Maxwell–Boltzmann draw run_md makes, recomputed independently."""
     atoms = argon_box()
     MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature_K, rng=np.random.default_rng(settings.seed))
     Stationary(atoms)
@@ -35,8 +70,8 @@ def atoms_temperature_from_seed(settings: NPTSettings) -> float:
 def lj_run(tmp_path_factory):
     atoms = argon_box()
     calls = []
-    settings = NPTSettings(n_steps=200, log_interval=10, traj_interval=25, seed=3, **SETTINGS)
-    result = run_npt(atoms, lj_argon(), settings, tmp_path_factory.mktemp("lj"), progress=lambda *a: calls.append(a))
+    settings = MDSettings(n_steps=200, log_interval=10, traj_interval=25, seed=3, **SETTINGS)
+    result = run_md(atoms, ArgonLJ(), settings, tmp_path_factory.mktemp("lj"), progress=lambda *a: calls.append(a))
     return atoms, settings, result, calls
 
 
@@ -58,8 +93,10 @@ def test_log_columns_rows_and_values(lj_run):
     # the barostat is active: the expanded box (pressure ≪ 1 bar) shrinks by several percent
     assert log["pressure_bar"][0] < -500
     assert log["volume_ang3"].min() < 0.95 * log["volume_ang3"][0]
-    assert result.n_steps_done == 200
-    assert result.steps_per_s > 0 and result.ns_per_day == pytest.approx(result.steps_per_s * 5e-6 * 86400)
+    assert result.n_steps_done == 200 and result.production_start_step == 0 and result.resumed_from_step == 0
+    assert result.stopped_reason is None and result.stopped_step is None
+    assert result.steps_per_s == pytest.approx(200 / result.wall_time_s)
+    assert result.ns_per_day == pytest.approx(result.steps_per_s * 5e-6 * 86400)
 
 
 def test_trajectory_frames(lj_run):
@@ -75,6 +112,7 @@ def test_trajectory_frames(lj_run):
     np.testing.assert_array_equal(traj["mol_id"], np.arange(32))
     np.testing.assert_array_equal(traj["numbers"], np.full(32, 18))
     np.testing.assert_allclose(traj["masses"], 39.948)
+    assert traj["production_start_step"] == 0
     assert np.all(np.isfinite(traj["positions"]))
     # cells match the logged volumes at the shared steps (every 50 steps)
     log = read_md_log(result.log_path)
@@ -86,7 +124,7 @@ def test_trajectory_frames(lj_run):
 def test_same_seed_reproduces_trajectory(tmp_path):
     short = dict(n_steps=60, log_interval=20, traj_interval=20, **SETTINGS)
     runs = [
-        run_npt(argon_box(), lj_argon(), NPTSettings(seed=seed, **short), tmp_path / name)
+        run_md(argon_box(), ArgonLJ(), MDSettings(seed=seed, **short), tmp_path / name)
         for name, seed in (("a", 0), ("b", 0), ("c", 1))
     ]
     a, b, c = (read_trajectory(r.traj_path) for r in runs)
@@ -96,18 +134,249 @@ def test_same_seed_reproduces_trajectory(tmp_path):
     assert not np.allclose(a["positions"][-1], c["positions"][-1])
 
 
+RESTART = dict(n_steps=40, equilibration_steps=20, log_interval=5, traj_interval=5, checkpoint_interval=20, seed=1)
+
+
+def load_checkpoint(path) -> dict[str, np.ndarray]:
+    with np.load(path) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+@pytest.mark.parametrize("ensemble", [SETTINGS, NVT], ids=["npt", "nvt"])
+def test_restart_after_crash_reproduces_uninterrupted_run(tmp_path, ensemble):
+    settings = MDSettings(**RESTART, **ensemble)
+    whole = run_md(argon_box(), ArgonLJ(), settings, tmp_path / "whole")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):  # one calculation per step: dies in step 47
+        run_md(argon_box(), ArgonLJ(crash_at=48), settings, tmp_path / "cut")
+    assert read_md_log(tmp_path / "cut" / "md_log.csv")["step"][-1] == 45  # rows past the checkpoint at 40
+    assert int(load_checkpoint(tmp_path / "cut" / CHECKPOINT_NAME)["step"]) == 40
+    resumed = run_md(argon_box(), ArgonLJ(), settings, tmp_path / "cut")
+
+    assert resumed.resumed_from_step == 40 and resumed.n_steps_done == whole.n_steps_done == 60
+    assert resumed.production_start_step == 20 and resumed.stopped_reason is None
+    assert resumed.steps_per_s == pytest.approx(20 / resumed.wall_time_s)  # this call's 20 steps only
+    assert resumed.log_path.read_text() == whole.log_path.read_text()
+    steps = read_md_log(resumed.log_path)["step"]
+    np.testing.assert_array_equal(steps, np.arange(0, 61, 5))
+    a, b = read_trajectory(whole.traj_path), read_trajectory(resumed.traj_path)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+    np.testing.assert_array_equal(b["steps"], np.arange(0, 61, 5))
+    assert b["production_start_step"] == 20
+    # the final states (positions, momenta, cell, integrator variables, records) agree bit for bit
+    final_whole, final_resumed = load_checkpoint(whole.checkpoint_path), load_checkpoint(resumed.checkpoint_path)
+    assert final_whole.keys() == final_resumed.keys() >= {"positions", "momenta", "cell", "log_rows", "traj_positions"}
+    for key in final_whole:
+        np.testing.assert_array_equal(final_resumed[key], final_whole[key], err_msg=key)
+    assert not np.array_equal(final_whole["positions"], argon_box().positions)
+    volumes = read_md_log(whole.log_path)["volume_ang3"]
+    if settings.ensemble == "nvt":
+        assert np.all(volumes == volumes[0]) and volumes[0] == pytest.approx(11.2**3) and "rng_state" in final_whole
+    else:
+        assert volumes[-1] < volumes[0] and "dyn._barostat._p_xi" in final_whole
+
+
+def test_finished_run_returns_without_calculating(tmp_path):
+    settings = MDSettings(n_steps=20, log_interval=5, traj_interval=5, checkpoint_interval=10, **NVT)
+    first = run_md(argon_box(), ArgonLJ(), settings, tmp_path)
+    log, traj = first.log_path.read_text(), read_trajectory(first.traj_path)
+    again = run_md(argon_box(), ArgonLJ(crash_at=1), settings, tmp_path)
+    assert again.resumed_from_step == again.n_steps_done == 20
+    assert np.isnan(again.steps_per_s) and np.isnan(again.ns_per_day)
+    assert again.log_path.read_text() == log
+    np.testing.assert_array_equal(read_trajectory(again.traj_path)["positions"], traj["positions"])
+
+
+def test_checkpoint_of_other_settings_or_structure_refused(tmp_path):
+    settings = MDSettings(n_steps=10, log_interval=5, checkpoint_interval=5, **SETTINGS)
+    run_md(argon_box(), ArgonLJ(), settings, tmp_path)
+    hotter = MDSettings(n_steps=10, log_interval=5, checkpoint_interval=5, **(SETTINGS | {"temperature_K": 100.0}))
+    with pytest.raises(ValueError, match=re.escape("different settings (temperature_K: 90.0 → 100.0)")):
+        run_md(argon_box(), ArgonLJ(), hotter, tmp_path)
+    with pytest.raises(ValueError, match="different settings"):
+        run_md(argon_box(), ArgonLJ(), MDSettings(n_steps=10, log_interval=5, checkpoint_interval=5, **NVT), tmp_path)
+    moved = argon_box()
+    moved.rattle(0.01, seed=1)
+    with pytest.raises(ValueError, match="different starting structure"):
+        run_md(moved, ArgonLJ(), settings, tmp_path)
+
+
+def test_failed_checkpoint_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    settings = MDSettings(n_steps=60, log_interval=5, traj_interval=5, checkpoint_interval=20, **NVT)
+    checkpoint = tmp_path / CHECKPOINT_NAME
+    replace, writes = os.replace, []
+
+    def full_disk_on_second_checkpoint(src, dst):
+        writes.append(str(dst))
+        if str(dst) == str(checkpoint) and writes.count(str(checkpoint)) == 2:
+            raise OSError("disk full")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk_on_second_checkpoint)
+    with pytest.raises(OSError, match="disk full"):
+        run_md(argon_box(), ArgonLJ(), settings, tmp_path)
+    monkeypatch.setattr(os, "replace", replace)
+    saved = load_checkpoint(checkpoint)  # the step-20 checkpoint, whole and readable
+    assert int(saved["step"]) == 20 and saved["traj_positions"].shape == (5, 32, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME, "md_log.csv"]  # no temporary left over
+    resumed = run_md(argon_box(), ArgonLJ(), settings, tmp_path)
+    assert resumed.resumed_from_step == 20 and resumed.n_steps_done == 60
+
+
+def test_settings_fingerprint_ignores_integer_type(tmp_path):
+    settings = MDSettings(n_steps=10, log_interval=5, checkpoint_interval=5, **SETTINGS)
+    run_md(argon_box(), ArgonLJ(), settings, tmp_path)
+    same = MDSettings(n_steps=np.int64(10), log_interval=5, checkpoint_interval=5, **SETTINGS)
+    assert run_md(argon_box(), ArgonLJ(crash_at=1), same, tmp_path).resumed_from_step == 10
+
+
+# --- stability watch ---------------------------------------------------------------------------
+
+
+def break_at_step_20(calculator: ArgonLJ, fault: str):
+    """Progress callback that turns on ``calculator.fault`` after step 20: steps 21+ are faulty."""
+    return lambda done, total: setattr(calculator, "fault", fault) if done == 20 else None
+
+
+@pytest.mark.parametrize(
+    "fault, reason",
+    [
+        ("nan", "non-finite values: epot_eV, etot_eV"),
+        ("force", r"force (99\d|1e\+03) eV/Å on atom 3 exceeds 20 eV/Å"),
+    ],
+)
+def test_faulty_calculator_stops_run_at_next_log_step(tmp_path, fault, reason):
+    settings = MDSettings(n_steps=60, log_interval=5, traj_interval=10, checkpoint_interval=20, **(SETTINGS | {"timestep_fs": 1.0}))
+    calculator = ArgonLJ()
+    result = run_md(argon_box(), calculator, settings, tmp_path, progress=break_at_step_20(calculator, fault))
+    assert re.fullmatch(reason, result.stopped_reason)
+    assert result.stopped_step == result.n_steps_done == 25
+    log = read_md_log(result.log_path)
+    np.testing.assert_array_equal(log["step"], np.arange(0, 26, 5))  # the log ends with the faulty row
+    assert np.isnan(log["epot_eV"][-1]) == (fault == "nan") and np.all(np.isfinite(log["epot_eV"][:-1]))
+    np.testing.assert_array_equal(read_trajectory(result.traj_path)["steps"], [0, 10, 20])
+    # a stopped run is finished: calling again returns its result without calculating
+    again = run_md(argon_box(), ArgonLJ(crash_at=1), settings, tmp_path)
+    assert (again.stopped_reason, again.stopped_step, again.resumed_from_step) == (result.stopped_reason, 25, 25)
+
+
+def test_density_outside_window_stops_run(lj_run, tmp_path):
+    """The box overshoots past 1.9 g/cm³ at step 20: the run stops at the first such log step, identical to the
+    unwatched run until then."""
+    _, settings, full, _ = lj_run
+    result = run_md(argon_box(), ArgonLJ(), settings, tmp_path, limits=StabilityLimits(density_window_g_cm3=(0.2, 1.9)))
+    full_log, log = read_md_log(full.log_path), read_md_log(result.log_path)
+    first_dense = full_log["step"][np.argmax(full_log["density_g_cm3"] > 1.9)]
+    assert 0 < first_dense < 200 and result.stopped_step == result.n_steps_done == first_dense
+    assert re.fullmatch(r"density 1\.9\d* g/cm³ outside \[0\.2, 1\.9\] g/cm³", result.stopped_reason)
+    n = len(log["step"])
+    assert log["step"][-1] == first_dense
+    for column in LOG_COLUMNS:
+        np.testing.assert_array_equal(log[column], full_log[column][:n])
+    assert read_trajectory(result.traj_path)["steps"][-1] <= first_dense
+
+
+def test_temperature_runaway_stops_run(tmp_path):
+    """Rattled copper at 10 K target: the released strain heats it past 3 × 10 K within tens of fs."""
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
+    atoms.rattle(0.1, seed=0)
+    atoms.arrays["mol_id"] = np.arange(len(atoms))
+    settings = MDSettings(ensemble="nvt", temperature_K=10.0, n_steps=40, timestep_fs=2.0, log_interval=2)
+    result = run_md(atoms, EMT(), settings, tmp_path, limits=NO_CONNECTIVITY)
+    log = read_md_log(result.log_path)
+    assert 0 < result.stopped_step == log["step"][-1] < 40
+    assert log["temperature_K"][-1] > 30 and np.all(log["temperature_K"][:-1] <= 30)
+    assert re.fullmatch(r"temperature runaway: \d+\.?\d* K > 3 × 10 K", result.stopped_reason)
+
+
+def h2_gas() -> Atoms:
+    """Four H2 molecules (0.74 Å) in a 6 Å box, one mol_id each."""
+    atoms = Atoms(cell=[6.0, 6.0, 6.0], pbc=True)
+    for k, corner in enumerate([(0, 0, 0), (3, 0, 0), (0, 3, 3), (3, 3, 0)]):
+        h2 = molecule("H2")
+        h2.translate(np.add(corner, 1.0))
+        h2.arrays["mol_id"] = np.full(2, k)
+        atoms += h2
+    return atoms
+
+
+def test_broken_molecule_stops_run(tmp_path):
+    """A pair potential whose minimum (1.01 Å) lies beyond the broken-bond distance (1.6 × 0.62 Å) pulls every molecule apart."""
+    repulsive = LennardJones(sigma=0.9, epsilon=0.01, rc=2.5)
+    settings = MDSettings(ensemble="nvt", temperature_K=10.0, n_steps=20, timestep_fs=0.5, log_interval=5)
+    limits = StabilityLimits(max_temperature_factor=1e4)
+    result = run_md(h2_gas(), repulsive, settings, tmp_path, limits=limits)
+    assert result.stopped_step == 10
+    assert re.fullmatch(r"broken molecule: mol_id 0 lost the bond between atoms 0 and 1 \(H–H (0\.99|1\.\d\d) Å\), \d bond\(s\) lost",
+                        result.stopped_reason)
+    assert run_md(h2_gas(), repulsive, settings, tmp_path / "off", limits=StabilityLimits(max_temperature_factor=1e4, check_connectivity=False)).stopped_reason is None
+
+
+def test_fused_molecules_stop_run(tmp_path):
+    """Two H atoms of different molecules 1 Å apart attract each other (minimum at 0.56 Å) and bond."""
+    atoms = Atoms("H2", positions=[[2.0, 2.0, 2.0], [3.0, 2.0, 2.0]], cell=[6.0, 6.0, 6.0], pbc=True)
+    atoms.arrays["mol_id"] = np.array([0, 1])
+    assert connectivity_problem(atoms, covalent_bonds(atoms)) is None
+    settings = MDSettings(ensemble="nvt", temperature_K=10.0, n_steps=100, timestep_fs=1.0, log_interval=5, traj_interval=5)
+    result = run_md(atoms, LennardJones(sigma=0.5, epsilon=0.1, rc=3.0), settings, tmp_path, limits=StabilityLimits(max_temperature_factor=1e4))
+    assert 0 < result.stopped_step < 100
+    assert re.fullmatch(r"fused molecules: mol_id 0 and 1 bonded through atoms 0 and 1 \(H–H 0\.\d\d Å\), 1 such bond\(s\)", result.stopped_reason)
+    final = read_trajectory(result.traj_path)
+    assert final["steps"][-1] == result.stopped_step
+    assert np.linalg.norm(np.diff(final["positions"][-1], axis=0)) < 0.744 < np.linalg.norm(np.diff(final["positions"][-2], axis=0))
+
+
+def two_waters() -> Atoms:
+    """Two water molecules 3 Å apart in a 6 Å box, the second one straddling the box edge."""
+    first, second = molecule("H2O"), molecule("H2O")
+    first.translate([2.0, 3.0, 3.0])
+    second.translate([5.5, 3.0, 3.0])  # its atoms lie on both sides of x = 6 Å, unwrapped
+    atoms = first + second
+    atoms.set_cell([6.0, 6.0, 6.0])
+    atoms.pbc = True
+    atoms.arrays["mol_id"] = np.repeat([0, 1], 3)
+    return atoms
+
+
+def test_connectivity_problem_names_molecule_and_atoms():
+    start = two_waters()
+    reference = covalent_bonds(start)
+    np.testing.assert_array_equal(reference, [[0, 1], [0, 2], [3, 4], [3, 5]])  # O–H bonds across the edge too
+    assert connectivity_problem(start, reference) is None
+
+    stretched = start.copy()
+    stretched.positions[5] += [0.0, 0.0, -0.6]  # O–H 0.97 Å → 1.42 Å: a hot stretch, below 1.6 × (0.66 + 0.31) Å
+    assert connectivity_problem(stretched, reference) is None
+    broken = start.copy()
+    broken.positions[5] += [0.0, 0.0, -0.8]  # → 1.59 Å
+    assert connectivity_problem(broken, reference) == "broken molecule: mol_id 1 lost the bond between atoms 3 and 5 (O–H 1.59 Å), 1 bond(s) lost"
+
+    contact = start.copy()
+    contact.positions[1] = contact.positions[3] + [-1.0, 0.0, 0.0]  # an H of water 0 at 1 Å from the O of water 1
+    assert connectivity_problem(contact, covalent_bonds(contact)) is None  # a short hydrogen bond, not a covalent one
+    fused = start.copy()
+    fused.positions[1] = fused.positions[3] + [-0.9, 0.0, 0.0]  # 0.9 Å < 0.66 + 0.31 Å
+    message = connectivity_problem(fused, covalent_bonds(start))
+    assert message.startswith("fused molecules: mol_id 0 and 1 bonded through atoms 1 and 3 (H–O 0.90 Å)")
+
+
 def test_mol_id_required(tmp_path):
     atoms = argon_box()
     del atoms.arrays["mol_id"]
     with pytest.raises(ValueError, match="mol_id"):
-        run_npt(atoms, lj_argon(), NPTSettings(n_steps=10, **SETTINGS), tmp_path)
+        run_md(atoms, ArgonLJ(), MDSettings(n_steps=10, **SETTINGS), tmp_path)
 
 
 @pytest.mark.parametrize(
     "field, value",
     [
+        ("ensemble", "nve"),
         ("n_steps", 0),
         ("n_steps", 10.5),
+        ("equilibration_steps", -1),
+        ("equilibration_steps", 2.5),
         ("timestep_fs", 0.0),
         ("timestep_fs", -1.0),
         ("temperature_K", 0.0),
@@ -115,12 +384,28 @@ def test_mol_id_required(tmp_path):
         ("pdamp_fs", -5.0),
         ("log_interval", 0),
         ("traj_interval", -10),
+        ("checkpoint_interval", 0),
         ("seed", -1),
         ("pressure_bar", float("inf")),
+        ("pressure_bar", None),
     ],
 )
 def test_settings_validation_names_field(field, value):
-    kwargs = dict(temperature_K=313.0, pressure_bar=1.0, n_steps=100)
+    kwargs = dict(ensemble="npt", temperature_K=313.0, pressure_bar=1.0, n_steps=100)
     kwargs[field] = value
     with pytest.raises(ValueError, match=field):
-        NPTSettings(**kwargs)
+        MDSettings(**kwargs)
+
+
+def test_nvt_settings_take_no_pressure():
+    with pytest.raises(ValueError, match="pressure_bar applies to NPT only"):
+        MDSettings(ensemble="nvt", temperature_K=300.0, pressure_bar=1.0, n_steps=10)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("max_force_eV_ang", 0.0), ("max_force_eV_ang", float("nan")), ("density_window_g_cm3", (2.0, 1.0)), ("max_temperature_factor", 1.0)],
+)
+def test_stability_limits_validation_names_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        StabilityLimits(**{field: value})

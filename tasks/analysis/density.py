@@ -45,23 +45,34 @@ def equilibrated_mean(series: np.ndarray) -> SeriesStats:
 
     Units follow the series (e.g. g/cm³ for a density log).
     """
-    series = np.asarray(series, dtype=np.float64)
-    if series.ndim != 1 or series.size < 10:
-        raise ValueError(f"need a 1-D series of at least 10 samples, got shape {series.shape}")
-    if not np.all(np.isfinite(series)):
-        raise ValueError("series contains non-finite values")
+    series = _checked_series(series)
     nskip = max(1, series.size // MAX_EQUILIBRATION_CANDIDATES)
     t0, _, _ = timeseries.detect_equilibration(series, nskip=nskip)
-    t0 = int(t0)
-    kept = series[t0:]
-    # detect_equilibration's g uses the coarse "fast" sum; recompute it on the kept part.
+    # detect_equilibration's g uses the coarse "fast" sum; series_stats recomputes it on the kept part.
+    return series_stats(series, equilibration_index=int(t0))
+
+
+def series_stats(series: np.ndarray, equilibration_index: int = 0) -> SeriesStats:
+    """Mean and sem = std·sqrt(g/N) of ``series[equilibration_index:]`` (units of the series),
+    g its statistical inefficiency (pymbar, ``fast=False``); nothing else is cut."""
+    kept = _checked_series(np.asarray(series)[equilibration_index:])
     g = float(timeseries.statistical_inefficiency(kept, fast=False))
     n = kept.size
     return SeriesStats(
         mean=float(kept.mean()),
         sem=float(kept.std(ddof=1) * np.sqrt(g / n)),
-        equilibration_index=t0,
+        equilibration_index=equilibration_index,
         statistical_inefficiency=g,
         n_effective=n / g,
         n_samples=n,
     )
+
+
+def _checked_series(series: np.ndarray) -> np.ndarray:
+    """``series`` as float64, refused unless 1-D, finite and at least 10 samples long."""
+    series = np.asarray(series, dtype=np.float64)
+    if series.ndim != 1 or series.size < 10:
+        raise ValueError(f"need a 1-D series of at least 10 samples, got shape {series.shape}")
+    if not np.all(np.isfinite(series)):
+        raise ValueError("series contains non-finite values")
+    return series

@@ -3,7 +3,8 @@
 Pipeline: ``molecule_com_trajectory`` (whole molecules → COMs) → ``unwrap_npt`` (toroidal
 unwrapping for fluctuating boxes, von Bülow, Bullerjahn & Hummer, JCP 153, 021101 (2020))
 → ``diffusion_coefficient`` (multiple-origin MSD, Einstein slope over the diffusive window,
-error bar from independent blocks).
+error bar from independent blocks). ``molecule_species`` labels the molecules so D can be
+computed per species; ``yeh_hummer_correction`` is the finite-size correction to add to it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ase.symbols import Symbols
+from scipy.constants import k as BOLTZMANN_J_PER_K
 
 ANG2_PER_PS_TO_CM2_PER_S = 1e-4  # 1 Å²/ps = 1e-16 cm² / 1e-12 s
 SLOPE_TOLERANCE = 0.15  # diffusive window: local log–log slope within 1 ± this
 GRID_POINTS_PER_DECADE = 10  # log-spaced lags on which the local slope is evaluated
 MIN_WINDOW_SPAN = 2.0  # the diffusive window must span at least this factor in time
 FALLBACK_WINDOW = (0.25, 0.75)  # fractions of the largest fitted lag used without such a window
+YEH_HUMMER_XI_CUBIC = 2.837297  # Yeh & Hummer, J. Phys. Chem. B 108, 15873 (2004), cubic box
+M2_PER_S_TO_CM2_PER_S = 1e4
 
 
 def minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -50,6 +55,15 @@ def molecule_com_trajectory(
         shift = np.stack([np.bincount(mol_index, weights=offsets[:, k]) for k in range(3)], axis=1)
         com[f] = pos[first_atom] + shift / mol_mass[:, None]
     return com
+
+
+def molecule_species(numbers: np.ndarray, mol_id: np.ndarray) -> list[str]:
+    """Hill formula (e.g. "C3H4O3") of every molecule, molecules ordered by sorted ``mol_id``
+    as in ``molecule_com_trajectory``; ``numbers`` are the atomic numbers."""
+    numbers = np.asarray(numbers)
+    _, mol_index, sizes = np.unique(mol_id, return_inverse=True, return_counts=True)
+    by_molecule = np.split(numbers[np.argsort(mol_index.ravel(), kind="stable")], np.cumsum(sizes)[:-1])
+    return [Symbols(z).get_chemical_formula("hill") for z in by_molecule]
 
 
 def unwrap_npt(com: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -190,3 +204,13 @@ def _diffusive_window(lags: np.ndarray, msd: np.ndarray) -> tuple[int, int, str]
         f"×{MIN_WINDOW_SPAN:g}; fitted {lo:g}–{hi:g} of the largest lag"
     )
     return max(1, int(lo * max_lag)), int(hi * max_lag), rule
+
+
+def yeh_hummer_correction(temperature_K: float, viscosity_mPa_s: float, box_length_ang: float) -> float:
+    """Finite-size correction ΔD = ξ·k_B·T/(6·π·η·L) (cm²/s) of a self-diffusion coefficient
+    from a cubic box of edge L (Å) and shear viscosity η (mPa·s); D∞ = D_PBC + ΔD."""
+    delta_m2_s = (
+        YEH_HUMMER_XI_CUBIC * BOLTZMANN_J_PER_K * temperature_K
+        / (6.0 * np.pi * viscosity_mPa_s * 1e-3 * box_length_ang * 1e-10)
+    )
+    return float(delta_m2_s * M2_PER_S_TO_CM2_PER_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -76,4 +77,29 @@ def plot_rdf(r: np.ndarray, g: np.ndarray, path: str | Path, title: str) -> Path
     ax.plot(r, g, color="tab:blue")
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.set(xlabel="r (Å)", ylabel="g(r)", title=title)
+    return _save(fig, path)
+
+
+def plot_rdf_pairs(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str) -> Path:
+    """Several g(r) curves, label → (r (Å), g), e.g. "O-H inter" and "O-H intra", on one axes."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    for label, (r, g) in curves.items():
+        ax.plot(r, g, lw=1, label=label)
+    ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+    ax.legend(fontsize=8)
+    ax.set(xlabel="r (Å)", ylabel="g(r)", title=title)
+    return _save(fig, path)
+
+
+def plot_energy(
+    time_ps: np.ndarray, epot_eV: np.ndarray, etot_eV: np.ndarray, path: str | Path, title: str
+) -> Path:
+    """Potential and total energy (eV) of the logged MD steps against time (ps)."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.plot(time_ps, epot_eV, lw=0.8, color="tab:blue", label="potential")
+    ax.plot(time_ps, etot_eV, lw=0.8, color="tab:red", label="total")
+    ax.legend(fontsize=8)
+    ax.set(xlabel="time (ps)", ylabel="energy (eV)", title=title)
     return _save(fig, path)
