@@ -58,8 +58,9 @@ def analyse_run(ws: Workspace, md_run_id: int | None, analysis: Analysis, viscos
     log = {column: values[production] for column, values in log.items()}
     density = equilibrated_mean(log["density_g_cm3"])
     temperature = equilibrated_mean(log["temperature_K"])
-    fluctuation = temperature_fluctuation_check(log["temperature_K"][temperature.equilibration_index:],
-                                                run_temperature_K, len(traj["numbers"]))
+    equilibrated_t = log["temperature_K"][temperature.equilibration_index:]
+    fluctuation = temperature_fluctuation_check(  # short runs: the whole production part
+        equilibrated_t if len(equilibrated_t) >= 10 else log["temperature_K"], run_temperature_K, len(traj["numbers"]))
     first = _first_equilibrated_frame(traj["time_ps"], log["time_ps"][density.equilibration_index],
                                       min_frames=MIN_BLOCK_FRAMES * analysis.diffusion_blocks)
     cells = traj["cells"][first:]
