@@ -54,8 +54,9 @@ def equilibrated_mean(series: np.ndarray) -> SeriesStats:
 
 def series_stats(series: np.ndarray, equilibration_index: int = 0) -> SeriesStats:
     """Mean and sem = std·sqrt(g/N) of ``series[equilibration_index:]`` (units of the series),
-    g its statistical inefficiency (pymbar, ``fast=False``); nothing else is cut."""
-    kept = _checked_series(np.asarray(series)[equilibration_index:])
+    g its statistical inefficiency (pymbar, ``fast=False``); nothing else is cut. The whole series
+    needs 10 samples; the kept part may be shorter (``converged`` then says so)."""
+    kept = _checked_series(series)[equilibration_index:]
     g = float(timeseries.statistical_inefficiency(kept, fast=False))
     n = kept.size
     return SeriesStats(
