@@ -88,9 +88,7 @@ def results(
     with session_scope(ws.db_url) as session:
         rows = results_rows(session, ws.campaign_id, [liquid.name for liquid in campaign.liquids])
     if format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(RESULT_COLUMNS))
-        writer.writeheader()
-        writer.writerows(rows)
+        _print_csv(rows, RESULT_COLUMNS)
         return
     _print_table(rows, RESULT_COLUMNS, f"campaign {campaign.name}", title_columns=("liquid", "model"))
 
@@ -110,9 +108,7 @@ def models(
     with session_scope(ws.db_url) as session:
         rows = model_rows(session, ws.campaign_id)
     if format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(MODEL_COLUMNS), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+        _print_csv(rows, MODEL_COLUMNS)
         return
     _print_table(rows, MODEL_COLUMNS, f"models of campaign {campaign.name}", title_columns=("model",))
     scan, scan_columns = scan_table(rows)
@@ -124,6 +120,13 @@ def models(
     for row in rows:
         if row["status"] != "ok":
             err_console.print(f"[red]{row['model']} failed:[/red] {row['error']}")
+
+
+def _print_csv(rows: list[dict], columns) -> None:  # noqa: ANN001
+    """Rows as CSV on standard output, only the named columns."""
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def _print_table(rows: list[dict], columns, title: str, title_columns: tuple[str, ...] = ()) -> None:  # noqa: ANN001

@@ -307,6 +307,16 @@ class Analysis(_Strict):
     rdf_bins: int = Field(60, ge=5)
     rdf_element_pairs: list[tuple[str, str]] = Field(
         [("O", "H"), ("C", "O")], description="element pairs whose intra- and intermolecular g(r) are plotted")
+
+    @field_validator("rdf_element_pairs")
+    @classmethod
+    def _elements(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        from ase.data import chemical_symbols
+
+        unknown = sorted({element for pair in pairs for element in pair} - set(chemical_symbols[1:]))
+        if unknown:
+            raise ValueError(f"unknown element symbols {unknown}")
+        return pairs
     diffusion_blocks: int = Field(4, ge=2)
 
 

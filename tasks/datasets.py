@@ -65,6 +65,15 @@ def split_by_hash(hashes: Sequence[str], valid_fraction: float, test_fraction: f
     return splits
 
 
+def check_subset_request(n_pool: int, size: int | None, replica: int) -> None:
+    """Refuse a negative replica number or a subset size outside (0, n_pool] (None means the whole pool)."""
+    if replica < 0:
+        raise ValueError(f"subset replica must be >= 0, got {replica}")
+    if size is not None and not 0 < size <= n_pool:
+        raise ValueError(f"asked for {size} training structures, but only {n_pool} are labelled and outside the "
+                         "fixed test and validation sets")
+
+
 def select_subset(n_pool: int, size: int | None, replica: int) -> list[int]:
     """Indices (sorted) of a training subset drawn from a pool of ``n_pool`` structures in hash order.
 
@@ -73,13 +82,9 @@ def select_subset(n_pool: int, size: int | None, replica: int) -> list[int]:
     number, different between replicas, and nested across sizes for one replica (a learning
     curve adds structures, never swaps them).
     """
-    if replica < 0:
-        raise ValueError(f"subset replica must be >= 0, got {replica}")
+    check_subset_request(n_pool, size, replica)
     if size is None:
         return list(range(n_pool))
-    if not 0 < size <= n_pool:
-        raise ValueError(f"asked for {size} training structures, but only {n_pool} are labelled and outside the "
-                         "fixed test and validation sets")
     order = np.random.default_rng(replica).permutation(n_pool)
     return sorted(int(i) for i in order[:size])
 

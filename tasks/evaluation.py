@@ -11,6 +11,8 @@ from mace.calculators import MACECalculator
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tasks.figures import save_figure
+
 
 def predict(
     model_path: Path, structures: Sequence[Atoms], device: str = "cpu", default_dtype: str = "float64"
@@ -101,11 +103,7 @@ def parity_plot(
         ax.text(0.04, 0.94, note, transform=ax.transAxes, va="top")
         ax.set_aspect("equal", adjustable="datalim")
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path)
 
 
 def decomposition_errors(
@@ -142,9 +140,7 @@ def decomposition_plot(errors: dict[str, dict[str, float]], path: Path, title: s
                     ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("relative force RMSE / %")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path)
 
 
 def _mean_and_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
@@ -205,8 +201,4 @@ def learning_curve_plot(rows: Sequence[dict], path: Path, title: str) -> Path:
         if ax.has_data():
             ax.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path)

@@ -9,6 +9,8 @@ from ase import Atoms
 from ase.data import atomic_numbers
 from ase.neighborlist import neighbor_list
 
+from tasks.datasets import check_subset_request
+
 ELEMENTS: tuple[str, ...] = ("H", "C", "N", "O", "F", "Li", "P", "S")
 PAIRS: tuple[tuple[str, str], ...] = tuple(combinations_with_replacement(ELEMENTS, 2))
 
@@ -65,13 +67,9 @@ def farthest_point_subset(fingerprints: np.ndarray, size: int | None, replica: i
     if points.ndim != 2:
         raise ValueError(f"fingerprints must have shape (n, d), got {points.shape}")
     n = points.shape[0]
-    if replica < 0:
-        raise ValueError(f"subset replica must be >= 0, got {replica}")
+    check_subset_request(n, size, replica)
     if size is None:
         return list(range(n))
-    if not 0 < size <= n:
-        raise ValueError(f"asked for {size} training structures, but only {n} are labelled and outside the "
-                         "fixed test and validation sets")
     chosen = [int(np.random.default_rng(replica).integers(n))]
     nearest = np.full(n, np.inf)  # distance of each point to the closest chosen one
     for _ in range(size - 1):

@@ -117,3 +117,12 @@ def test_imported_test_sets_are_not_training_levels(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(CampaignError, match="dataset names must be unique"):
         load_campaign(path)
+
+
+def test_unknown_rdf_elements_are_refused(tmp_path):
+    data = yaml.safe_load(DEMO.read_text())
+    data["analysis"]["rdf_element_pairs"] = [["O", "H"], ["Xx", "C"]]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(CampaignError, match=r"analysis.rdf_element_pairs: unknown element symbols \['Xx'\]"):
+        load_campaign(path)

@@ -9,14 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tasks.analysis.diffusion import DiffusionResult
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+from tasks.figures import save_figure
 
 
 def plot_series(
@@ -44,7 +37,7 @@ def plot_series(
     if equilibration_index is not None or mean is not None:
         ax.legend(fontsize=8)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_msd(
@@ -67,7 +60,7 @@ def plot_msd(
         )
         ax.legend(fontsize=8)
     ax.set(xlabel="lag time (ps)", ylabel="MSD (Å²)", title=title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_rdf(r: np.ndarray, g: np.ndarray, path: str | Path, title: str) -> Path:
@@ -77,7 +70,7 @@ def plot_rdf(r: np.ndarray, g: np.ndarray, path: str | Path, title: str) -> Path
     ax.plot(r, g, color="tab:blue")
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.set(xlabel="r (Å)", ylabel="g(r)", title=title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_rdf_pairs(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str) -> Path:
@@ -89,7 +82,7 @@ def plot_rdf_pairs(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: st
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.legend(fontsize=8)
     ax.set(xlabel="r (Å)", ylabel="g(r)", title=title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_energy(
@@ -102,4 +95,4 @@ def plot_energy(
     ax.plot(time_ps, etot_eV, lw=0.8, color="tab:red", label="total")
     ax.legend(fontsize=8)
     ax.set(xlabel="time (ps)", ylabel="energy (eV)", title=title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -44,6 +44,16 @@ class LabelFailure(RuntimeError):
     # Optional: ``supports_periodic``, a bool or a function of the level (absent means True).
 
 
+def unpaired_electrons(numbers, charge: int, multiplicity: int) -> int:  # noqa: ANN001 (atomic numbers)
+    """2S = multiplicity - 1 for a molecule of these atomic numbers; LabelFailure when the charge and
+    multiplicity cannot describe its electron count."""
+    n_electrons = int(sum(numbers)) - charge
+    unpaired = multiplicity - 1
+    if n_electrons < unpaired or (n_electrons - unpaired) % 2:
+        raise LabelFailure(f"charge {charge} and multiplicity {multiplicity} are not compatible with {n_electrons} electrons")
+    return unpaired
+
+
 @dataclass
 class LabelResult:
     """Outcome of one single point; arrays are None when not ok (stress also for non-periodic cells)."""

@@ -18,7 +18,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 from ase.units import Bohr, Hartree
 
-from tasks.qm.labelling import LabelFailure
+from tasks.qm.labelling import LabelFailure, unpaired_electrons
 from tasks.qm.levels import LevelOfTheory, periodic_refusal
 
 try:
@@ -86,13 +86,7 @@ class Psi4Calculator(Calculator):
         atoms = self.atoms
         if np.any(atoms.pbc):
             raise ValueError(periodic_refusal("psi4"))
-        n_electrons = int(atoms.numbers.sum()) - self.charge
-        unpaired = self.multiplicity - 1
-        if n_electrons < unpaired or (n_electrons - unpaired) % 2:
-            raise LabelFailure(
-                f"charge {self.charge} and multiplicity {self.multiplicity} are not compatible "
-                f"with {n_electrons} electrons"
-            )
+        unpaired = unpaired_electrons(atoms.numbers, self.charge, self.multiplicity)
         lines = [f"{self.charge} {self.multiplicity}"]
         lines += [
             f"{chemical_symbols[z]} {x:.10f} {y:.10f} {z_:.10f}"

@@ -17,7 +17,7 @@ from ase.units import Bohr, Hartree
 from pyscf import df, dft, gto  # loaded with the backend, so thread limits reach PySCF's OpenMP
 
 from tasks.qm.dispersion import DISPERSION_VARIANTS, dispersion_energy_forces
-from tasks.qm.labelling import LabelFailure
+from tasks.qm.labelling import LabelFailure, unpaired_electrons
 from tasks.qm.levels import PYSCF_DEFAULTS, LevelOfTheory, periodic_refusal
 
 supports_periodic = False
@@ -95,13 +95,7 @@ class PySCFCalculator(Calculator):
 
     def _scf(self, atoms: Atoms):
         settings = {**PYSCF_DEFAULTS, **self.level.settings}
-        n_electrons = int(atoms.numbers.sum()) - self.charge
-        unpaired = self.multiplicity - 1
-        if n_electrons < unpaired or (n_electrons - unpaired) % 2:
-            raise LabelFailure(
-                f"charge {self.charge} and multiplicity {self.multiplicity} are not compatible "
-                f"with {n_electrons} electrons"
-            )
+        unpaired = unpaired_electrons(atoms.numbers, self.charge, self.multiplicity)
         mol = gto.Mole()
         mol.atom = [(chemical_symbols[z], tuple(p)) for z, p in zip(atoms.numbers, atoms.positions)]
         mol.unit = "Angstrom"
