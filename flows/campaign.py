@@ -108,10 +108,11 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     for point in config.fine_tuning_grid():
         base = bases.get((point.level_of_theory, point.data_kind))
         try:
-            train(point, training.fine_tuning_settings, model_name(point),
-                  base.result() if base is not None else training.fine_tuning.base_model)
+            base_ref = base.result() if base is not None else training.fine_tuning.base_model
         except Exception as exc:  # the base model's dataset step failed; it is reported below
             logger.error("not fine-tuning %s: no base model (%s)", model_name(point), exc)
+            continue
+        train(point, training.fine_tuning_settings, model_name(point), base_ref)
     downstream = evaluations + analyses
     wait(downstream)
     report = write_report.submit(ws, config.name, liquid_names).result()
