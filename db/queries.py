@@ -72,6 +72,7 @@ def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list
                 "rmse_e_test_mev_per_atom": model.rmse_e_test_mev_per_atom,
                 "rmse_f_test_mev_per_ang": model.rmse_f_test_mev_per_ang,
                 "md_status": (run.status if run else ("no model" if model.status != "ok" else "pending")),
+                "md_error": run.error if run else None,  # why a run is unstable or failed
                 "density_g_cm3": density.value if density else None,
                 "density_sem_g_cm3": density.sem if density else None,
                 "density_converged": density.method.get("converged") if density else None,

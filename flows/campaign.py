@@ -25,7 +25,8 @@ from tasks.workspace import Workspace
 
 # Heavy steps (sampling MD, QM batches, training, production MD) each hold one of a worker's
 # slots (flows.clusters.SLOTS), so Dask spreads them over free workers instead of queueing
-# several behind one busy worker; a training on device cuda also holds one GPU.
+# several behind one busy worker; a training on device cuda also holds one GPU, an MD run on
+# device cuda 1/md.runs_per_gpu of one.
 ONE_SLOT = {"resources": task_resources("cpu")}
 
 
@@ -91,7 +92,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
         steps.append(model)
         for liquid in config.liquids if simulate else []:
             run_name = f"{liquid.name}-{name}"
-            with dask.annotate(**ONE_SLOT):
+            with dask.annotate(resources=task_resources(md.device, md.runs_per_gpu)):
                 run = simulate_liquid.with_options(
                     task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
                 ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)

@@ -91,6 +91,10 @@ def results(
         _print_csv(rows, RESULT_COLUMNS)
         return
     _print_table(rows, RESULT_COLUMNS, f"campaign {campaign.name}", title_columns=("liquid", "model"))
+    for row in rows:
+        if row["md_error"]:
+            err_console.print(f"[red]{row['liquid']} with {row['model']} {row['md_status']}:[/red] {row['md_error']}",
+                              highlight=False)
 
 
 @app.command()

@@ -37,9 +37,12 @@ SLOTS = "slots"  # Dask resource every worker advertises (its threads); each hea
 GPU = "GPU"  # Dask resource of workers with GPUs (jobqueue GPU profiles: GPU=1 per worker); a CUDA training takes one
 
 
-def task_resources(device: str) -> dict[str, float]:
-    """Dask resources of one heavy task: a slot, and a whole GPU when it must run on CUDA."""
-    return {SLOTS: 1, GPU: 1} if device == "cuda" else {SLOTS: 1}
+def task_resources(device: str, tasks_per_gpu: int = 1) -> dict[str, float]:
+    """Dask resources of one heavy task: a slot, and 1/``tasks_per_gpu`` of a GPU when it must run
+    on CUDA (so that many such tasks share one GPU)."""
+    if tasks_per_gpu < 1:
+        raise ValueError(f"tasks_per_gpu must be at least 1, got {tasks_per_gpu}")
+    return {SLOTS: 1, GPU: 1 / tasks_per_gpu} if device == "cuda" else {SLOTS: 1}
 
 
 def local_gpu_count() -> int:

@@ -299,6 +299,7 @@ class MolecularDynamics(_Strict):
     stability: Stability = Stability()
     n_threads: int = Field(1, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    runs_per_gpu: int = Field(1, ge=1, description="MD runs sharing one GPU (device cuda): each holds 1/this of it")
     seed: int = 0
 
 

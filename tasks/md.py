@@ -3,13 +3,15 @@
 ``run_md`` runs NPT (ASE's isotropic MTK barostat + Nosé–Hoover chains) or NVT (Langevin) MD
 and writes, in ``out_dir``:
 
-- ``md_log.csv``: the observables of ``LOG_COLUMNS`` every ``log_interval`` steps;
-- ``trajectory.npz``: a frame every ``traj_interval`` steps (positions as the integrator has
-  them — not wrapped into the box — plus cells, masses, atomic numbers, ``mol_id`` and
-  ``production_start_step``), read by ``tasks.analysis``;
+- ``md_log.csv``: the observables of ``LOG_COLUMNS`` every ``log_interval`` steps, appended;
+- ``frames.bin``: a frame every ``traj_interval`` steps (step, cell, float32 positions as the
+  integrator has them — not wrapped into the box), appended as fixed-size records;
 - ``checkpoint.npz``: the full dynamical state every ``checkpoint_interval`` steps, written
-  atomically. A second call with the same arguments resumes from it and reproduces the
-  uninterrupted run bit for bit (for a deterministic calculator).
+  atomically, with the lengths of the two files above at that step. A second call with the
+  same arguments truncates them to those lengths and resumes, reproducing the uninterrupted
+  run bit for bit (for a deterministic calculator). Its size does not grow with the run.
+- ``trajectory.npz``: all frames plus masses, atomic numbers, ``mol_id`` and
+  ``production_start_step``, assembled at the end of the call and read by ``tasks.analysis``.
 
 At every log step a stability watch (``StabilityLimits``) looks for non-finite values, huge
 forces, a density outside a window, a temperature runaway and broken or fused molecules; the
@@ -39,6 +41,7 @@ from ase.neighborlist import natural_cutoffs, neighbor_list
 
 LOG_NAME = "md_log.csv"
 TRAJ_NAME = "trajectory.npz"
+FRAMES_NAME = "frames.bin"
 CHECKPOINT_NAME = "checkpoint.npz"
 LOG_COLUMNS = (
     "step",
@@ -186,7 +189,6 @@ def run_md(
 
     md_atoms = atoms.copy()
     md_atoms.calc = calculator
-    recorder = _Recorder(md_atoms, settings, limits, reference_bonds=covalent_bonds(atoms))
     if checkpoint is None:
         first_step, stopped = 0, None
         # The NPT integrator copies the momenta at construction: set them first.
@@ -194,22 +196,20 @@ def run_md(
         Stationary(md_atoms)
     else:
         first_step, stopped = int(checkpoint["step"]), _stopped(checkpoint)
-        recorder.restore(checkpoint)
         md_atoms.set_positions(checkpoint["positions"])
         md_atoms.set_momenta(checkpoint["momenta"])
         md_atoms.set_cell(checkpoint["cell"])
-    _write_atomically(log_path, lambda f: f.write(recorder.log_text().encode()))
 
     step, wall = first_step, 0.0
-    if stopped is None and step < settings.total_steps:
-        dyn = _integrator(md_atoms, settings)
-        if checkpoint is not None:
-            _restore_integrator(dyn, checkpoint)
-        start = time.perf_counter()
-        with log_path.open("a") as log_file:
-            step, stopped = _advance(dyn, recorder, log_file, checkpoint_path, fingerprint, first_step, progress)
-        wall = time.perf_counter() - start
-    recorder.save_trajectory(traj_path)
+    with _Recorder(md_atoms, settings, limits, covalent_bonds(atoms), log_path, out_dir / FRAMES_NAME, checkpoint) as recorder:
+        if stopped is None and step < settings.total_steps:
+            dyn = _integrator(md_atoms, settings)
+            if checkpoint is not None:
+                _restore_integrator(dyn, checkpoint)
+            start = time.perf_counter()
+            step, stopped = _advance(dyn, recorder, checkpoint_path, fingerprint, first_step, progress)
+            wall = time.perf_counter() - start
+        recorder.save_trajectory(traj_path)
 
     steps_per_s = (step - first_step) / wall if step > first_step else float("nan")
     return MDRunResult(
@@ -230,7 +230,6 @@ def run_md(
 def _advance(
     dyn: MolecularDynamics,
     recorder: _Recorder,
-    log_file: IO[str],
     checkpoint_path: Path,
     fingerprint: Mapping[str, str],
     step: int,
@@ -241,13 +240,13 @@ def _advance(
     settings = recorder.settings
     total = settings.total_steps
     dyn.nsteps = step
-    problem = recorder.record(step, log_file) if step == 0 else None
+    problem = recorder.record(step) if step == 0 else None
     while problem is None and step < total:
         intervals = (settings.log_interval, settings.traj_interval, settings.checkpoint_interval)
         stop = min(total, *((step // n + 1) * n for n in intervals))
         dyn.run(stop - step)
         step = stop
-        problem = recorder.record(step, log_file)
+        problem = recorder.record(step)
         if problem is None and step < total and step % settings.checkpoint_interval == 0:
             _save_checkpoint(checkpoint_path, dyn, recorder, fingerprint, step, None)
         if progress is not None:
@@ -300,36 +299,65 @@ def _restore_integrator(dyn: MolecularDynamics, checkpoint: Mapping[str, np.ndar
 
 
 class _Recorder:
-    """Log rows and trajectory frames so far, and the stability watch at log steps."""
+    """Appends log rows and trajectory frames to their files, and runs the stability watch at
+    log steps. A context manager: on entry it starts the files afresh, or truncates them to the
+    lengths ``checkpoint`` recorded; on exit it closes them."""
 
-    def __init__(self, atoms: Atoms, settings: MDSettings, limits: StabilityLimits, reference_bonds: np.ndarray):
+    def __init__(
+        self,
+        atoms: Atoms,
+        settings: MDSettings,
+        limits: StabilityLimits,
+        reference_bonds: np.ndarray,
+        log_path: Path,
+        frames_path: Path,
+        checkpoint: Mapping[str, np.ndarray] | None,
+    ):
         self.atoms = atoms
         self.settings = settings
         self.limits = limits
         self.reference_bonds = reference_bonds
         self.total_mass = float(atoms.get_masses().sum())
-        self.log_steps: list[int] = []
-        self.log_rows: list[np.ndarray] = []
-        self.traj_steps: list[int] = []
-        self.positions: list[np.ndarray] = []
-        self.cells: list[np.ndarray] = []
+        self.log_path, self.frames_path, self.checkpoint = log_path, frames_path, checkpoint
+        self.frame_dtype = frame_dtype(len(atoms))
 
-    def record(self, step: int, log_file: IO[str]) -> str | None:
-        """Log (and check) and/or store a frame if ``step`` falls on the respective interval;
+    def __enter__(self) -> _Recorder:
+        if self.checkpoint is None:
+            _write_atomically(self.log_path, lambda f: f.write((",".join(LOG_COLUMNS) + "\n").encode()))
+            _write_atomically(self.frames_path, lambda f: None)
+        else:
+            _truncate(self.log_path, int(self.checkpoint["log_bytes"]))
+            _truncate(self.frames_path, int(self.checkpoint["n_frames"]) * self.frame_dtype.itemsize)
+        self.log_file = self.log_path.open("ab")
+        self.frames_file = self.frames_path.open("ab")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.log_file.close()
+        self.frames_file.close()
+
+    def record(self, step: int) -> str | None:
+        """Log (and check) and/or append a frame if ``step`` falls on the respective interval;
         the stability problem found, if any."""
         problem = None
         if step % self.settings.log_interval == 0:
             row = self._observables(step)
-            self.log_steps.append(step)
-            self.log_rows.append(row)
-            log_file.write(_log_line(step, row))
-            log_file.flush()
+            self.log_file.write(_log_line(step, row).encode())
+            self.log_file.flush()
             problem = self._problem(row)
         if step % self.settings.traj_interval == 0:
-            self.traj_steps.append(step)
-            self.positions.append(self.atoms.get_positions().astype(np.float32))
-            self.cells.append(np.array(self.atoms.cell[:], dtype=np.float64))
+            frame = np.zeros((), dtype=self.frame_dtype)
+            frame["step"], frame["cell"], frame["positions"] = step, self.atoms.cell[:], self.atoms.get_positions()
+            self.frames_file.write(frame.tobytes())
         return problem
+
+    def sync(self) -> dict[str, np.ndarray]:
+        """Flush both files to disk; their lengths, as checkpoint arrays."""
+        for f in (self.log_file, self.frames_file):
+            f.flush()
+            os.fsync(f.fileno())
+        n_bytes = self.frames_file.tell()
+        return {"log_bytes": np.int64(self.log_file.tell()), "n_frames": np.int64(n_bytes // self.frame_dtype.itemsize)}
 
     def _observables(self, step: int) -> np.ndarray:
         """The LOG_COLUMNS after ``step``: ps, K, bar, Å³, g/cm³, eV, eV."""
@@ -368,43 +396,35 @@ class _Recorder:
             return f"temperature runaway: {temperature:.4g} K > {limits.max_temperature_factor:g} × {target:g} K"
         return connectivity_problem(self.atoms, self.reference_bonds) if limits.check_connectivity else None
 
-    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        """Log rows and frames so far, as checkpoint arrays."""
-        n_atoms = len(self.atoms)
-        return {
-            "log_steps": np.array(self.log_steps, dtype=np.int64),
-            "log_rows": np.array(self.log_rows, dtype=np.float64).reshape(-1, len(LOG_COLUMNS) - 1),
-            "traj_steps": np.array(self.traj_steps, dtype=np.int64),
-            "traj_positions": np.array(self.positions, dtype=np.float32).reshape(-1, n_atoms, 3),
-            "traj_cells": np.array(self.cells, dtype=np.float64).reshape(-1, 3, 3),
-        }
-
-    def restore(self, checkpoint: Mapping[str, np.ndarray]) -> None:
-        """Take the log rows and frames of ``checkpoint``."""
-        self.log_steps = checkpoint["log_steps"].tolist()
-        self.log_rows = list(checkpoint["log_rows"])
-        self.traj_steps = checkpoint["traj_steps"].tolist()
-        self.positions = list(checkpoint["traj_positions"])
-        self.cells = list(checkpoint["traj_cells"])
-
-    def log_text(self) -> str:
-        """The whole ``md_log.csv`` for the rows so far."""
-        return ",".join(LOG_COLUMNS) + "\n" + "".join(map(_log_line, self.log_steps, self.log_rows))
-
     def save_trajectory(self, path: Path) -> None:
-        """Write the frames so far to ``path`` (.npz), atomically."""
-        steps = np.asarray(self.traj_steps, dtype=np.int64)
+        """Write all frames so far, with the per-atom arrays, to ``path`` (.npz), atomically."""
+        self.frames_file.flush()
+        frames = np.fromfile(self.frames_path, dtype=self.frame_dtype)
         arrays = dict(
-            positions=np.stack(self.positions),
-            cells=np.stack(self.cells),
-            steps=steps,
-            time_ps=steps * self.settings.timestep_fs / 1000.0,
+            positions=frames["positions"],
+            cells=frames["cell"],
+            steps=frames["step"],
+            time_ps=frames["step"] * self.settings.timestep_fs / 1000.0,
             masses=self.atoms.get_masses(),
             numbers=self.atoms.numbers.copy(),
             mol_id=np.asarray(self.atoms.arrays["mol_id"]),
             production_start_step=np.int64(self.settings.equilibration_steps),
         )
         _write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def frame_dtype(n_atoms: int) -> np.dtype:
+    """One record of ``frames.bin``: step, cell (Å, float64) and positions (Å, float32)."""
+    return np.dtype([("step", "<i8"), ("cell", "<f8", (3, 3)), ("positions", "<f4", (n_atoms, 3))])
+
+
+def _truncate(path: Path, length: int) -> None:
+    """Cut ``path`` back to ``length`` bytes (what a checkpoint recorded); ValueError if it is shorter."""
+    size = path.stat().st_size if path.exists() else -1
+    if size < length:
+        raise ValueError(f"{path} holds {max(size, 0)} bytes, fewer than the {length} its checkpoint recorded; "
+                         "delete the directory to start the run afresh")
+    os.truncate(path, length)
 
 
 def _log_line(step: int, row: np.ndarray) -> str:
@@ -465,7 +485,7 @@ def _save_checkpoint(
         "stopped_step": np.int64(stopped[1] if stopped else -1),
         **{key: np.array(value) for key, value in fingerprint.items()},
         **_integrator_state(dyn),
-        **recorder.checkpoint_arrays(),
+        **recorder.sync(),
     }
     _write_atomically(path, lambda f: np.savez(f, **arrays))
 

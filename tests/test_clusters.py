@@ -27,7 +27,10 @@ def test_local_workers_advertise_the_machines_gpus(monkeypatch):
 
 def test_a_cuda_training_holds_a_gpu_and_a_slot():
     assert task_resources("cuda") == {"slots": 1, "GPU": 1}
-    assert task_resources("cpu") == task_resources("auto") == {"slots": 1}
+    assert task_resources("cpu") == task_resources("auto") == task_resources("cpu", 4) == {"slots": 1}
+    assert task_resources("cuda", 4) == {"slots": 1, "GPU": 0.25}
+    with pytest.raises(ValueError, match="at least 1"):
+        task_resources("cuda", 0)
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
@@ -61,3 +64,24 @@ def test_loopback_api_is_not_reachable_from_jobs():
     assert not api_reachable_from_jobs("http://127.0.0.1:4200/api")
     assert not api_reachable_from_jobs(None)
     assert api_reachable_from_jobs(API)
+
+
+@pytest.mark.parametrize("tasks_per_gpu, expected_overlap", [(1, 1), (2, 2), (4, 4)])
+def test_md_runs_share_a_gpu_as_configured(tasks_per_gpu, expected_overlap):
+    """On a worker with one GPU and four slots, at most ``tasks_per_gpu`` CUDA tasks run at once."""
+    import time
+
+    from distributed import Client, LocalCluster
+
+    def hold(_):
+        start = time.monotonic()
+        time.sleep(0.3)
+        return start, time.monotonic()
+
+    with LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=None,
+                      resources={"slots": 4, "GPU": 1}) as cluster, Client(cluster) as client:
+        resources = task_resources("cuda", tasks_per_gpu)
+        futures = [client.submit(hold, i, pure=False, resources=resources) for i in range(4)]
+        spans = client.gather(futures)
+    overlap = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+    assert overlap == expected_overlap

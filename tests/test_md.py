@@ -167,7 +167,7 @@ def test_restart_after_crash_reproduces_uninterrupted_run(tmp_path, ensemble):
     assert b["production_start_step"] == 20
     # the final states (positions, momenta, cell, integrator variables, records) agree bit for bit
     final_whole, final_resumed = load_checkpoint(whole.checkpoint_path), load_checkpoint(resumed.checkpoint_path)
-    assert final_whole.keys() == final_resumed.keys() >= {"positions", "momenta", "cell", "log_rows", "traj_positions"}
+    assert final_whole.keys() == final_resumed.keys() >= {"positions", "momenta", "cell", "log_bytes", "n_frames"}
     for key in final_whole:
         np.testing.assert_array_equal(final_resumed[key], final_whole[key], err_msg=key)
     assert not np.array_equal(final_whole["positions"], argon_box().positions)
@@ -219,10 +219,23 @@ def test_failed_checkpoint_write_keeps_previous_checkpoint(tmp_path, monkeypatch
         run_md(argon_box(), ArgonLJ(), settings, tmp_path)
     monkeypatch.setattr(os, "replace", replace)
     saved = load_checkpoint(checkpoint)  # the step-20 checkpoint, whole and readable
-    assert int(saved["step"]) == 20 and saved["traj_positions"].shape == (5, 32, 3)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME, "md_log.csv"]  # no temporary left over
+    assert int(saved["step"]) == 20 and int(saved["n_frames"]) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME, "frames.bin", "md_log.csv"]  # no temporary
     resumed = run_md(argon_box(), ArgonLJ(), settings, tmp_path)
     assert resumed.resumed_from_step == 20 and resumed.n_steps_done == 60
+
+
+def test_checkpoint_size_does_not_grow_and_lost_frames_are_refused(tmp_path):
+    settings = MDSettings(n_steps=60, log_interval=5, traj_interval=5, checkpoint_interval=20, **NVT)
+    sizes = []
+    record = lambda done, total: sizes.append((tmp_path / CHECKPOINT_NAME).stat().st_size) if done % 20 == 0 and done < 60 else None
+    result = run_md(argon_box(), ArgonLJ(), settings, tmp_path, progress=record)
+    sizes.append(result.checkpoint_path.stat().st_size)  # frames live in frames.bin; only the RNG state's text varies
+    assert len(sizes) == 3 and max(sizes) - min(sizes) < 16
+    assert (tmp_path / "frames.bin").stat().st_size == 13 * (8 + 9 * 8 + 32 * 3 * 4)  # 13 records of step, cell, positions
+    os.truncate(tmp_path / "frames.bin", 100)
+    with pytest.raises(ValueError, match="frames.bin holds 100 bytes, fewer than the 6032 its checkpoint recorded"):
+        run_md(argon_box(), ArgonLJ(), settings, tmp_path)
 
 
 def test_settings_fingerprint_ignores_integer_type(tmp_path):

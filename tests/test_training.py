@@ -316,3 +316,16 @@ def test_fine_tuning_starts_from_the_base_model(labelled, tmp_path):
     assert initial_tuned < _initial_valid_loss(scratch.log_path)
     with pytest.raises(ValueError, match="not found"):
         train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "x", base_model=tmp_path / "no.model")
+
+
+def test_peak_memory_is_the_training_programs_own_not_its_parents():
+    """A Dask worker holding 400 MiB starts the training: the training must not report them."""
+    import subprocess
+    import sys
+
+    from tasks.mace_runner import peak_rss_mb
+
+    ballast = np.ones(400 * 2**20 // 8)  # 400 MiB, resident
+    code = "from tasks.mace_runner import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert peak_rss_mb() > 400 + ballast[-1] and child < 100  # getrusage's ru_maxrss gave the child 426 MiB

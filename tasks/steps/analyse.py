@@ -54,8 +54,10 @@ def analyse_run(ws: Workspace, md_run_id: int | None, analysis: Analysis, viscos
         name, log, run_temperature_K = run.name, read_md_log(ws.store.path(run.log_file)), run.temperature_k
         traj = read_trajectory(ws.store.path(run.trajectory_file))
 
-    production = log["step"] >= int(traj.get("production_start_step", 0))
+    production_start_step = int(traj["production_start_step"])
+    production = log["step"] >= production_start_step
     log = {column: values[production] for column, values in log.items()}
+    traj = _production_frames(traj, production_start_step, min_frames=MIN_BLOCK_FRAMES * analysis.diffusion_blocks)
     density = equilibrated_mean(log["density_g_cm3"])
     temperature = equilibrated_mean(log["temperature_K"])
     equilibrated_t = log["temperature_K"][temperature.equilibration_index:]
@@ -141,6 +143,16 @@ def _widths(cell: np.ndarray) -> float:
     """Smallest perpendicular width (Å) of a cell."""
     volume = abs(np.linalg.det(cell))
     return min(volume / np.linalg.norm(np.cross(cell[i - 1], cell[i - 2])) for i in range(3))
+
+
+def _production_frames(traj: dict[str, np.ndarray], production_start_step: int, min_frames: int) -> dict[str, np.ndarray]:
+    """``traj`` without its equilibration frames; ValueError if fewer than ``min_frames`` remain."""
+    keep = traj["steps"] >= production_start_step
+    if keep.sum() < min_frames:
+        raise ValueError(f"the production part holds {keep.sum()} trajectory frames; diffusion needs at least "
+                         f"{min_frames} (analysis.diffusion_blocks × {MIN_BLOCK_FRAMES}): run longer or store frames more often")
+    per_frame = ("positions", "cells", "steps", "time_ps")
+    return {key: value[keep] if key in per_frame else value for key, value in traj.items()}
 
 
 def _first_equilibrated_frame(frame_times_ps: np.ndarray, equilibrated_ps: float, min_frames: int) -> int:

@@ -60,6 +60,10 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
     failed = [m for m in models if m["status"] != "ok"]
     if failed:
         sections += ["## Failed trainings\n", *(f"- **{m['model']}**: {m['error']}" for m in failed), ""]
+    stopped = [r for r in rows if r["md_error"]]
+    if stopped:
+        sections += ["## MD runs stopped or failed\n", "Not analysed; the stability watch's or the error's reason.\n",
+                     *(f"- **{r['liquid']}** with **{r['model']}** ({r['md_status']}): {r['md_error']}" for r in stopped), ""]
     sections += ["## Plots\n", *(f"- [{p.name}](plots/{p.name})" for p in sorted(ws.plots_dir.glob("*.png"))), ""]
     report = workdir / "report.md"
     report.write_text("\n".join(sections))

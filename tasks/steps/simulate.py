@@ -32,8 +32,9 @@ def simulate_liquid(ws: Workspace, model_id: int, liquid: Liquid, box_id: int, m
     """Id of the MD run of ``liquid`` with model ``model_id``; None when the model failed to train.
 
     The run checkpoints into a scratch directory named by its inputs, so a retry or a new job
-    continues from the last checkpoint. A run stopped by the stability watch is stored as
-    ``unstable`` with the reason and step, and is not analysed.
+    continues from the last checkpoint: an error is stored (status ``failed``) and raised again
+    for Prefect to retry. A run stopped by the stability watch is stored as ``unstable`` with the
+    reason and step, and is not analysed.
     """
     import torch
     from mace.calculators import MACECalculator
@@ -78,9 +79,11 @@ def simulate_liquid(ws: Workspace, model_id: int, liquid: Liquid, box_id: int, m
             logger.error("%s stopped at step %d: %s", name, result.stopped_step, result.stopped_reason)
         logger.info("%s: %d steps, %.1f steps/s, %.3f ns/day on %s", name, result.n_steps_done, result.steps_per_s,
                     result.ns_per_day, device)
-    except (RuntimeError, ValueError, FloatingPointError) as exc:
-        fields["error"] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # recorded below, then raised again: Prefect's retry resumes from the checkpoint
+        fields["error"], failure = f"{type(exc).__name__}: {exc}", exc
         logger.error("%s failed: %s", name, fields["error"])
+    else:
+        failure = None
 
     with session_scope(ws.db_url) as session:
         run = get_or_create(
@@ -92,4 +95,7 @@ def simulate_liquid(ws: Workspace, model_id: int, liquid: Liquid, box_id: int, m
         for field, value in fields.items():
             setattr(run, field, value)
         link_to_campaign(session, ws.campaign_id, "md_run", run.id)
-        return run.id
+        run_id = run.id
+    if failure is not None:
+        raise failure
+    return run_id

@@ -1,0 +1,181 @@
+"""MD throughput: the project's MD (``tasks.md.run_md`` as the simulate step runs it: NPT with the
+stability watch, log, trajectory and checkpoint files) against a plain ASE loop (the same
+integrator, MACE model, box and thread count, and nothing else), in this process.
+
+    .venv/bin/python benchmarks/md_throughput.py [--model PATH] [--steps 400] [--repeats 3]
+                                                 [--device auto] [--concurrent 1 2 4]
+
+Without ``--model`` it first trains the demo's MACE architecture (16 channels, max_L 0, r_max 4 Å)
+on GFN2-xTB labels of rattled EC clusters cut from the benchmark box: about 3 min on 2 CPU cores.
+Prints steps/s of both, each the median over ``--repeats`` rounds in alternating order, timed
+around the whole call (run_md: from the copy of the box to the trajectory file), and their ratio.
+With ``--concurrent`` it then starts 1, 2, 4 … processes running run_md at once on the same device
+and prints their aggregate steps/s: several MD runs sharing one GPU (``md.runs_per_gpu``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+EC = "C1COC(=O)O1"
+TEMPERATURE_K, PRESSURE_BAR = 313.0, 1.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="a MACE .model file; default: train a small one first")
+    parser.add_argument("--molecules", type=int, default=16, help="EC molecules in the box (the demo's: 16)")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (md.n_threads)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    parser.add_argument("--concurrent", type=int, nargs="*", default=[], help="process counts sharing the device")
+    args = parser.parse_args()
+
+    import torch
+
+    from tasks.structures import build_box
+    from tasks.training import resolve_device
+
+    workdir = Path(tempfile.mkdtemp(prefix="mlipcamp-md-bench-"))
+    device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
+    box = build_box([(EC, args.molecules)], 1.32, seed=1)
+    model = args.model or train_small_model(box, workdir / "training", device)
+    calculator = _calculator(model, device, args.dtype)
+    settings = _settings(args.steps)
+    print(f"{len(box)} atoms (EC ×{args.molecules}), model {model}, {device}, {args.dtype}, {args.threads} thread(s)")
+    print(f"NPT {TEMPERATURE_K:g} K, {args.steps} steps; run_md logs and checks every {settings.log_interval} steps, "
+          f"stores a frame every {settings.traj_interval} and a checkpoint every {settings.checkpoint_interval}")
+
+    plain_loop(box, calculator, settings, 20)  # warm-up: first calls of the model, thread pools
+    plain, task = [], []
+    for i in range(args.repeats):
+        rounds = [(plain, lambda: plain_loop(box, calculator, settings, args.steps)),
+                  (task, lambda: project_run(box, calculator, settings, workdir / f"run{i}"))]
+        for results, run in rounds if i % 2 == 0 else rounds[::-1]:
+            results.append(run())
+    plain_speed = statistics.median(plain)
+    task_speed = statistics.median(task)
+    print(f"plain ASE loop : {plain_speed:8.2f} steps/s  ({', '.join(f'{s:.2f}' for s in plain)})")
+    print(f"project run_md : {task_speed:8.2f} steps/s  ({', '.join(f'{s:.2f}' for s in task)})")
+    print(f"ratio run_md / plain: {task_speed / plain_speed:.3f}  (target >= 0.95)")
+    print(f"  = {task_speed * settings.timestep_fs * 86400e-6:.3f} ns/day at {settings.timestep_fs:g} fs")
+
+    for n in args.concurrent:
+        speeds = concurrent_runs(n, model, args, workdir / f"concurrent{n}")
+        print(f"{n} concurrent run(s): aggregate {sum(speeds):8.2f} steps/s "
+              f"(each {', '.join(f'{s:.2f}' for s in speeds)}; {sum(speeds) / task_speed:.2f}× one run)")
+
+
+def _settings(steps: int):
+    from tasks.md import MDSettings
+
+    return MDSettings(ensemble="npt", temperature_K=TEMPERATURE_K, pressure_bar=PRESSURE_BAR, n_steps=steps,
+                      timestep_fs=1.0, tdamp_fs=100.0, pdamp_fs=500.0, log_interval=10, traj_interval=10,
+                      checkpoint_interval=100, seed=1)
+
+
+def _calculator(model: Path, device: str, dtype: str):
+    from mace.calculators import MACECalculator
+
+    return MACECalculator(model_paths=str(model), device=device, default_dtype=dtype)
+
+
+def plain_loop(box, calculator, settings, steps: int) -> float:
+    """Steps/s of ASE's IsotropicMTKNPT alone, with run_md's starting velocities."""
+    import numpy as np
+    from ase import units
+    from ase.md.nose_hoover_chain import IsotropicMTKNPT
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
+    start = time.perf_counter()
+    atoms = box.copy()
+    atoms.calc = calculator
+    MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature_K, rng=np.random.default_rng(settings.seed))
+    Stationary(atoms)
+    dyn = IsotropicMTKNPT(atoms, timestep=settings.timestep_fs * units.fs, temperature_K=settings.temperature_K,
+                          pressure_au=settings.pressure_bar * units.bar, tdamp=settings.tdamp_fs * units.fs,
+                          pdamp=settings.pdamp_fs * units.fs)
+    dyn.run(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def project_run(box, calculator, settings, out_dir: Path) -> float:
+    """Steps/s of run_md (production stability limits), timed around the whole call."""
+    from tasks.md import StabilityLimits, run_md
+
+    start = time.perf_counter()
+    result = run_md(box, calculator, settings, out_dir, limits=StabilityLimits())
+    elapsed = time.perf_counter() - start
+    if result.stopped_reason:
+        print(f"  note: the stability watch stopped run_md at step {result.stopped_step}: {result.stopped_reason}")
+    return result.n_steps_done / elapsed
+
+
+def concurrent_runs(n: int, model: Path, args: argparse.Namespace, directory: Path) -> list[float]:
+    """Steps/s of each of ``n`` processes running run_md at the same time (started together)."""
+    context = mp.get_context("spawn")
+    barrier, queue = context.Barrier(n), context.Queue()
+    processes = [context.Process(target=_worker, args=(model, args, directory / str(i), barrier, queue)) for i in range(n)]
+    for process in processes:
+        process.start()
+    speeds = [queue.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return speeds
+
+
+def _worker(model: Path, args: argparse.Namespace, out_dir: Path, barrier, queue) -> None:  # noqa: ANN001
+    import torch
+
+    from tasks.structures import build_box
+    from tasks.training import resolve_device
+
+    torch.set_num_threads(args.threads)
+    box = build_box([(EC, args.molecules)], 1.32, seed=1)
+    calculator = _calculator(model, resolve_device(args.device), args.dtype)
+    settings = _settings(args.steps)
+    plain_loop(box, calculator, settings, 10)  # warm-up
+    barrier.wait()
+    queue.put(project_run(box, calculator, settings, out_dir))
+
+
+def train_small_model(box, directory: Path, device: str) -> Path:
+    """The demo's MACE architecture trained on GFN2-xTB labels of 150 rattled 1-3 molecule EC
+    clusters cut from ``box`` (40 epochs, stage two); returns the model file."""
+    import numpy as np
+
+    from tasks.datasets import write_extxyz
+    from tasks.qm import compute_label, get_level
+    from tasks.structures import cut_clusters
+    from tasks.training import MaceSettings, fit_e0s, train_mace
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    clusters = cut_clusters(box, (1, 3), 150, rng)
+    for cluster in clusters:
+        cluster.positions += rng.normal(scale=0.08, size=cluster.positions.shape)  # Å, about thermal at 313 K
+    level = get_level("gfn2-xtb")
+    start = time.perf_counter()
+    labels = [compute_label(cluster, level) for cluster in clusters]
+    print(f"labelled {len(clusters)} rattled EC clusters with GFN2-xTB in {time.perf_counter() - start:.0f} s")
+    kept = [(c, r) for c, r in zip(clusters, labels, strict=True) if r.ok]
+    train, valid = kept[:130], kept[130:]
+    files = [write_extxyz([c for c, _ in part], directory / f"{name}.xyz", [r.energy_eV for _, r in part],
+                          [r.forces_eV_ang for _, r in part]) for name, part in (("train", train), ("valid", valid))]
+    e0s = fit_e0s([c.numbers for c, _ in train], [r.energy_eV for _, r in train])
+    settings = MaceSettings(num_channels=16, max_L=0, r_max_ang=4.0, max_epochs=40, stage_two=True)
+    result = train_mace(files[0], files[1], settings, seed=1, e0s=e0s, work_dir=directory, device=device, n_threads=2)
+    print(f"trained {result.epochs} epochs in {result.train_time_s:.0f} s")
+    return result.model_path
+
+
+if __name__ == "__main__":
+    main()
