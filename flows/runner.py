@@ -96,10 +96,11 @@ def prefect_api() -> Iterator[str]:
 
 def run(config: Campaign, ws: Workspace) -> str:
     """Run the campaign on a local Dask cluster; return the report path."""
+    import dask
     from prefect_dask import DaskTaskRunner
 
     from flows.campaign import run_campaign
-    from flows.clusters import api_reachable_from_jobs, runner_arguments
+    from flows.clusters import WORKER_DASK_CONFIG, api_reachable_from_jobs, runner_arguments
 
     api_url = os.environ.get("PREFECT_API_URL")
     if config.execution.cluster != "local" and not api_reachable_from_jobs(api_url):
@@ -108,4 +109,5 @@ def run(config: Campaign, ws: Workspace) -> str:
             "`prefect server start --host 0.0.0.0` and export PREFECT_API_URL=http://<this host>:4200/api"
         )
     runner = DaskTaskRunner(**runner_arguments(config.execution, api_url))
-    return run_campaign.with_options(task_runner=runner)(config, ws)
+    with dask.config.set(WORKER_DASK_CONFIG):  # the local cluster starts inside the flow run
+        return run_campaign.with_options(task_runner=runner)(config, ws)

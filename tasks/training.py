@@ -10,7 +10,7 @@ import sys
 import importlib.util
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
@@ -186,6 +186,15 @@ def resolve_device(requested: str = "auto") -> str:
     return requested
 
 
+def training_environment(environ: Mapping[str, str], n_threads: int) -> dict[str, str]:
+    """Environment of the training subprocess: ``environ`` with OMP/MKL threads set to ``n_threads``
+    and without MALLOC_TRIM_THRESHOLD_. Dask workers set that to 64 KiB, and any explicit value
+    turns off glibc's adaptive mmap threshold, so torch's tensors are mmapped and unmapped on every
+    allocation: training took 4.27 instead of 1.84 s/epoch (study B, 16 channels, CPU)."""
+    env = {key: value for key, value in environ.items() if key != "MALLOC_TRIM_THRESHOLD_"}
+    return env | {"OMP_NUM_THREADS": str(n_threads), "MKL_NUM_THREADS": str(n_threads)}
+
+
 def train_mace(
     train_xyz: Path,
     valid_xyz: Path,
@@ -250,7 +259,7 @@ def train_mace(
     ]
     if base_model is not None:
         command += [f"--foundation_model={Path(base_model).resolve()}", "--multiheads_finetuning=False"]
-    env = os.environ | {"OMP_NUM_THREADS": str(n_threads), "MKL_NUM_THREADS": str(n_threads)}
+    env = training_environment(os.environ, n_threads)
     log_path = work_dir / LOG_NAME
     start = time.perf_counter()
     with open(log_path, "w") as log:

@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 
 import flows.clusters
-from flows.clusters import api_reachable_from_jobs, load_profile, runner_arguments, task_resources
+from flows.clusters import (
+    WORKER_DASK_CONFIG,
+    api_reachable_from_jobs,
+    load_profile,
+    runner_arguments,
+    task_resources,
+    worker_config_export,
+)
 from tasks.campaign import CampaignError, Execution
 
 PROFILES = sorted((Path(__file__).parents[1] / "deployments" / "dask").glob("*.yaml"))
@@ -43,6 +50,7 @@ def test_profile_renders_a_job_script(profile):
     with cluster_class(**arguments["cluster_kwargs"]) as cluster:
         script = cluster.job_script()
     assert f"export PREFECT_API_URL={API}" in script
+    assert worker_config_export() in script  # workers keep glibc's malloc defaults
     spec = load_profile(profile)
     assert spec.cluster_kwargs["walltime"] in script
     if "gpu" in profile.name:
@@ -85,3 +93,33 @@ def test_md_runs_share_a_gpu_as_configured(tasks_per_gpu, expected_overlap):
         spans = client.gather(futures)
     overlap = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
     assert overlap == expected_overlap
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["campaign", "dask-default"])
+def test_local_workers_keep_glibc_malloc_defaults(configured, monkeypatch):
+    """Dask sets MALLOC_TRIM_THRESHOLD_ in its workers (training 2.3× slower); campaign workers do not have it."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "")  # so that the undo removes what the nanny exports here
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setattr(flows.clusters, "local_gpu_count", lambda: 0)
+    kwargs = runner_arguments(Execution(n_workers=1), None)["cluster_kwargs"]
+    with dask.config.set(WORKER_DASK_CONFIG if configured else {}):
+        with LocalCluster(**kwargs) as cluster, Client(cluster) as client:
+            [value] = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).values()
+    assert value == (None if configured else "65536")
+
+
+def test_batch_job_workers_get_the_campaign_dask_config():
+    import os
+    import subprocess
+    import sys
+
+    line = worker_config_export()
+    name, _, value = line.removeprefix("export ").partition("=")
+    code = ("from distributed.nanny import _get_env_variables; "
+            "print(_get_env_variables('distributed.nanny.pre-spawn-environ'))")
+    seen = subprocess.run([sys.executable, "-c", code], env=os.environ | {name: value}, capture_output=True, text=True,
+                          check=True).stdout
+    assert "MALLOC_TRIM_THRESHOLD_" not in seen and "OMP_NUM_THREADS" in seen

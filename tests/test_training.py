@@ -329,3 +329,10 @@ def test_peak_memory_is_the_training_programs_own_not_its_parents():
     code = "from tasks.mace_runner import peak_rss_mb; print(peak_rss_mb())"
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert peak_rss_mb() > 400 + ballast[-1] and child < 100  # getrusage's ru_maxrss gave the child 426 MiB
+
+
+def test_training_environment_drops_dasks_malloc_setting():
+    from tasks.training import training_environment
+
+    env = training_environment({"MALLOC_TRIM_THRESHOLD_": "65536", "PATH": "/bin", "OMP_NUM_THREADS": "8"}, 2)
+    assert env == {"PATH": "/bin", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
