@@ -40,10 +40,15 @@ def open_campaign(config_path: str | Path, workdir: str | Path | None = None, cr
 
 
 def _register(url: str, campaign: Campaign, create: bool) -> int | None:
-    """The campaign's row id (its config stored when ``create``); None if absent and not created."""
-    from sqlalchemy import select
+    """The campaign's row id (its config stored when ``create``); None if absent and not created.
 
-    from db.models import Campaign as CampaignRow
+    When ``create`` finds the campaign with another configuration, its membership is cleared: the
+    run links every row of the new plan again (reused or new), so tables and reports list the
+    current plan only, not models or MD runs of an earlier version of the file. The rows stay.
+    """
+    from sqlalchemy import delete, select
+
+    from db.models import Campaign as CampaignRow, CampaignMember
 
     with session_scope(url) as session:
         row = session.scalars(select(CampaignRow).filter_by(name=campaign.name)).first()
@@ -52,7 +57,9 @@ def _register(url: str, campaign: Campaign, create: bool) -> int | None:
         if row is None:
             row = CampaignRow(name=campaign.name, config={}, config_hash="")
             session.add(row)
-        if create:
+        if create and row.config_hash != campaign.config_hash:
+            if row.id is not None:
+                session.execute(delete(CampaignMember).where(CampaignMember.campaign_id == row.id))
             row.config, row.config_hash = campaign.model_dump(mode="json"), campaign.config_hash
         session.flush()
         return row.id

@@ -62,3 +62,32 @@ def test_hash_ignores_rounding_noise_but_not_motion():
     c = a.copy()
     c.positions[1, 0] += 1e-3
     assert hash_atoms(a) == hash_atoms(b) != hash_atoms(c)
+
+
+def test_campaign_membership_follows_the_current_campaign_file(tmp_path):
+    """Rows linked under an earlier version of a campaign file leave its tables when the file changes."""
+    from pathlib import Path
+
+    import yaml
+
+    from db.models import CampaignMember
+    from db.queries import campaign_row_ids
+    from db.records import link_to_campaign
+    from flows.runner import open_campaign
+
+    demo = yaml.safe_load((Path(__file__).parents[1] / "configs" / "demo.yaml").read_text())
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump(demo))
+    _, ws = open_campaign(config, tmp_path / "run", create=True)
+    with session_scope(ws.db_url) as session:
+        link_to_campaign(session, ws.campaign_id, "model", 7)
+    _, again = open_campaign(config, tmp_path / "run", create=True)  # same file: a resumed run
+    with session_scope(ws.db_url) as session:
+        assert again.campaign_id == ws.campaign_id and campaign_row_ids(session, ws.campaign_id, "model") == [7]
+    demo["md"]["n_steps"] = 2000
+    config.write_text(yaml.safe_dump(demo))
+    _, changed = open_campaign(config, tmp_path / "run", create=True)
+    with session_scope(ws.db_url) as session:
+        assert changed.campaign_id == ws.campaign_id
+        assert session.scalars(select(CampaignMember)).all() == []  # the run links its plan anew
+    open_campaign(config, tmp_path / "run")  # reading commands (status, results) change nothing
