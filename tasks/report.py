@@ -94,3 +94,12 @@ def external_test_rows(models: Sequence[dict]) -> list[dict]:
          "rmse_f_mev_per_ang": e["rmse_f_mev_per_ang"]}
         for m in models for name, e in sorted(m["external"].items())
     ]
+
+
+def error_summary(error: str | None) -> str:
+    """A stored failure reason on one line for the report: its first line (what failed, and the log
+    file) and, when it quotes a log tail, that tail's last line (where the cause usually is)."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return "no reason recorded"
+    return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"

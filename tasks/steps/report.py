@@ -12,6 +12,7 @@ from db.queries import MODEL_COLUMNS, RESULT_COLUMNS, model_rows, results_rows
 from db.records import record_artifact
 from tasks.evaluation import learning_curve_plot, learning_curve_table
 from tasks.report import (
+    error_summary,
     external_test_rows,
     learning_curve_rows,
     markdown_table,
@@ -59,7 +60,8 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
         sections += ["## Imported test sets\n", markdown_table(external, list(external[0])) + "\n"]
     failed = [m for m in models if m["status"] != "ok"]
     if failed:
-        sections += ["## Failed trainings\n", *(f"- **{m['model']}**: {m['error']}" for m in failed), ""]
+        sections += ["## Failed trainings\n", "The whole reason: `mlipcamp models` or the database.\n",
+                     *(f"- **{m['model']}**: {error_summary(m['error'])}" for m in failed), ""]
     stopped = [r for r in rows if r["md_error"]]
     if stopped:
         sections += ["## MD runs stopped or failed\n", "Not analysed; the stability watch's or the error's reason.\n",
