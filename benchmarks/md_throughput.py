@@ -37,14 +37,21 @@ def main() -> None:
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     parser.add_argument("--concurrent", type=int, nargs="*", default=[], help="process counts sharing the device")
     args = parser.parse_args()
+    if args.model is not None and not args.model.is_file():
+        parser.error(f"--model {args.model}: no such file")
+    if min([args.steps, args.repeats, args.molecules, args.threads, *args.concurrent]) < 1:
+        parser.error("--steps, --repeats, --molecules, --threads and --concurrent take positive numbers")
 
     import torch
 
     from tasks.structures import build_box
     from tasks.training import resolve_device
 
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError as exc:
+        parser.error(str(exc))
     workdir = Path(tempfile.mkdtemp(prefix="mlipcamp-md-bench-"))
-    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     box = build_box([(EC, args.molecules)], 1.32, seed=1)
     model = args.model or train_small_model(box, workdir / "training", device)

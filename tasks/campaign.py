@@ -339,6 +339,11 @@ class Execution(_Strict):
         return cluster
 
 
+def _check_unique(what: str, names: list[str]) -> None:
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} names must be unique, got {names}")
+
+
 class Campaign(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the work directory")
@@ -353,9 +358,7 @@ class Campaign(_Strict):
 
     @model_validator(mode="after")
     def _unique_liquids(self) -> Campaign:
-        names = [liquid.name for liquid in self.liquids]
-        if len(set(names)) != len(names):
-            raise ValueError(f"liquid names must be unique, got {names}")
+        _check_unique("liquid", [liquid.name for liquid in self.liquids])
         return self
 
     @model_validator(mode="after")
@@ -397,9 +400,7 @@ class Campaign(_Strict):
 
     @model_validator(mode="after")
     def _unique_datasets(self) -> Campaign:
-        names = [dataset.name for dataset in self.datasets]
-        if len(set(names)) != len(names):
-            raise ValueError(f"dataset names must be unique, got {names}")
+        _check_unique("dataset", [dataset.name for dataset in self.datasets])
         return self
 
     @property

@@ -495,6 +495,9 @@ def _load_checkpoint(path: Path, fingerprint: Mapping[str, str]) -> dict[str, np
     another starting structure."""
     with np.load(path) as npz:
         checkpoint = {key: npz[key] for key in npz.files}
+    if "log_bytes" not in checkpoint:
+        raise ValueError(f"{path} was written by an older mlipcamp that kept frames in the checkpoint; "
+                         "delete its directory to start the run afresh")
     saved = json.loads(str(checkpoint["settings"]))
     wanted = json.loads(fingerprint["settings"])
     if saved != wanted:

@@ -17,33 +17,19 @@ def save_random_mace(path: Path, atomic_numbers: list[int], r_max: float = 4.0, 
     from e3nn import o3
 
     torch.manual_seed(seed)
+    block = modules.interaction_classes["RealAgnosticResidualInteractionBlock"]
     default_dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        model = _model(modules, o3, torch, atomic_numbers, r_max, channels, interaction_scale)
+        model = modules.ScaleShiftMACE(
+            r_max=r_max, num_bessel=8, num_polynomial_cutoff=5, max_ell=2, interaction_cls=block,
+            interaction_cls_first=block, num_interactions=2, num_elements=len(atomic_numbers),
+            hidden_irreps=o3.Irreps(f"{channels}x0e"), MLP_irreps=o3.Irreps("16x0e"),
+            atomic_energies=np.zeros(len(atomic_numbers)), avg_num_neighbors=10.0,
+            atomic_numbers=sorted(atomic_numbers), correlation=2, gate=torch.nn.functional.silu,
+            atomic_inter_scale=interaction_scale, atomic_inter_shift=0.0,
+        )
     finally:
         torch.set_default_dtype(default_dtype)
     torch.save(model, path)
     return Path(path)
-
-
-def _model(modules, o3, torch, atomic_numbers, r_max, channels, interaction_scale):  # noqa: ANN001, ANN202
-    return modules.ScaleShiftMACE(
-        r_max=r_max,
-        num_bessel=8,
-        num_polynomial_cutoff=5,
-        max_ell=2,
-        interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
-        interaction_cls_first=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
-        num_interactions=2,
-        num_elements=len(atomic_numbers),
-        hidden_irreps=o3.Irreps(f"{channels}x0e"),
-        MLP_irreps=o3.Irreps("16x0e"),
-        atomic_energies=np.zeros(len(atomic_numbers)),
-        avg_num_neighbors=10.0,
-        atomic_numbers=sorted(atomic_numbers),
-        correlation=2,
-        gate=torch.nn.functional.silu,
-        atomic_inter_scale=interaction_scale,
-        atomic_inter_shift=0.0,
-    )

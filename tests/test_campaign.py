@@ -53,6 +53,8 @@ def test_units_convert(text, unit, expected):
         (lambda d: d.pop("md"), "md", "Field required"),
         (lambda d: d["sampling"].update(cluster_radius="5 Å"), "(top level)", "exceeds half the 9.61 Å sampling box"),
         (lambda d: d["sampling"].update(potential="missing.model"), "sampling.potential", "not found"),
+        (lambda d: d["liquids"].append(dict(d["liquids"][0])), "(top level)", "liquid names must be unique"),
+        (lambda d: d["md"].update(runs_per_gpu=0), "md.runs_per_gpu", "greater than or equal to 1"),
         (lambda d: (d["labelling"].update(levels_of_theory=["pbe-d3bj/def2-svp"]),
                     d["training"].update(data_kinds=["cluster", "periodic"])), "(top level)",
          "pyscf backend cannot label periodic cells"),

@@ -83,7 +83,7 @@ def test_md_runs_share_a_gpu_as_configured(tasks_per_gpu, expected_overlap):
 
     def hold(_):
         start = time.monotonic()
-        time.sleep(0.3)
+        time.sleep(0.6)
         return start, time.monotonic()
 
     with LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=None,

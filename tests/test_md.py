@@ -233,6 +233,13 @@ def test_checkpoint_size_does_not_grow_and_lost_frames_are_refused(tmp_path):
     sizes.append(result.checkpoint_path.stat().st_size)  # frames live in frames.bin; only the RNG state's text varies
     assert len(sizes) == 3 and max(sizes) - min(sizes) < 16
     assert (tmp_path / "frames.bin").stat().st_size == 13 * (8 + 9 * 8 + 32 * 3 * 4)  # 13 records of step, cell, positions
+    older = load_checkpoint(result.checkpoint_path)  # a checkpoint of the format before frames.bin
+    np.savez(tmp_path / "older.npz", **{k: v for k, v in older.items() if k not in ("log_bytes", "n_frames")})
+    os.replace(tmp_path / "older.npz", result.checkpoint_path)
+    with pytest.raises(ValueError, match="written by an older mlipcamp"):
+        run_md(argon_box(), ArgonLJ(), settings, tmp_path)
+    np.savez(tmp_path / "current.npz", **older)
+    os.replace(tmp_path / "current.npz", result.checkpoint_path)
     os.truncate(tmp_path / "frames.bin", 100)
     with pytest.raises(ValueError, match="frames.bin holds 100 bytes, fewer than the 6032 its checkpoint recorded"):
         run_md(argon_box(), ArgonLJ(), settings, tmp_path)
