@@ -94,7 +94,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
             run_name = f"{liquid.name}-{name}"
             with dask.annotate(resources=task_resources(md.device, md.runs_per_gpu)):
                 run = simulate_liquid.with_options(
-                    task_run_name=f"simulate {liquid.name} npt {liquid.temperature:g} K {name}"
+                    task_run_name=f"simulate {liquid.name} {md.ensemble} {liquid.temperature:g} K {name}"
                 ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)
             steps.append(run)
             analyses.append(analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(

@@ -389,12 +389,15 @@ class Campaign(_Strict):
     def _enough_frames(self) -> Campaign:
         from tasks.analysis.diffusion import MIN_BLOCK_FRAMES
 
-        frames = (self.md.equilibration_steps + self.md.n_steps) // self.md.trajectory_interval + 1
+        md, interval = self.md, self.md.trajectory_interval
+        first = -(-md.equilibration_steps // interval)  # index of the first frame at or after equilibration
+        frames = (md.equilibration_steps + md.n_steps) // interval - first + 1
         needed = MIN_BLOCK_FRAMES * self.analysis.diffusion_blocks
         if frames < needed:
             raise ValueError(
-                f"md gives {frames} trajectory frames (n_steps / trajectory_interval + 1) but diffusion with "
-                f"analysis.diffusion_blocks={self.analysis.diffusion_blocks} needs at least {needed}"
+                f"md gives {frames} production trajectory frames (steps from equilibration_steps on, every "
+                f"trajectory_interval) but diffusion with analysis.diffusion_blocks={self.analysis.diffusion_blocks} "
+                f"needs at least {needed}"
             )
         return self
 

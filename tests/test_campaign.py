@@ -55,6 +55,8 @@ def test_units_convert(text, unit, expected):
         (lambda d: d["sampling"].update(potential="missing.model"), "sampling.potential", "not found"),
         (lambda d: d["liquids"].append(dict(d["liquids"][0])), "(top level)", "liquid names must be unique"),
         (lambda d: d["md"].update(runs_per_gpu=0), "md.runs_per_gpu", "greater than or equal to 1"),
+        (lambda d: d["md"].update(equilibration_steps=900, n_steps=100), "(top level)",
+         "md gives 11 production trajectory frames"),
         (lambda d: (d["labelling"].update(levels_of_theory=["pbe-d3bj/def2-svp"]),
                     d["training"].update(data_kinds=["cluster", "periodic"])), "(top level)",
          "pyscf backend cannot label periodic cells"),

@@ -328,7 +328,8 @@ def test_peak_memory_is_the_training_programs_own_not_its_parents():
     ballast = np.ones(400 * 2**20 // 8)  # 400 MiB, resident
     code = "from tasks.mace_runner import peak_rss_mb; print(peak_rss_mb())"
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    assert peak_rss_mb() > 400 + ballast[-1] and child < 100  # getrusage's ru_maxrss gave the child 426 MiB
+    assert peak_rss_mb() > 400 and child < 100  # getrusage's ru_maxrss gave the child 426 MiB
+    del ballast
 
 
 def test_training_environment_drops_dasks_malloc_setting():
