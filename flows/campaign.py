@@ -7,12 +7,12 @@ from pathlib import Path
 import dask
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.futures import as_completed, wait
+from prefect.futures import PrefectFuture, as_completed, wait
 
 from db.engine import session_scope
 from flows.clusters import task_resources
 from db.queries import structures_of_sample_sets
-from tasks.campaign import Campaign, GridPoint, MaceHyperparameters, model_name
+from tasks.campaign import Campaign, GridPoint, Labelling, MaceHyperparameters, model_name
 from tasks.steps.analyse import analyse_run
 from tasks.steps.build import build_liquid_box
 from tasks.steps.imports import import_dataset
@@ -129,7 +129,9 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     """Fan labelling out in batches per level of theory; progress shown as a Prefect artifact.
 
     A batch whose task is lost (its worker died, e.g. a QM code crashed the process) is split
-    into single structures; a single structure that is lost again is recorded as a failed label.
+    into single structures. A lost single may only have shared its worker with the structure that
+    killed it (Dask blames every task a dying worker holds), so lost singles are run again one at a
+    time; a structure lost when it runs alone is recorded as a failed label.
     """
     labelling = config.labelling
     size = labelling.batch_size
@@ -141,28 +143,43 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     if not planned:
         return total
     progress = create_progress_artifact(progress=0.0, description=f"{config.name}: labelling batches done")
-    done, wave = 0, batches
+    done = 0
+
+    def tally(counts: dict[str, int], n_structures: int) -> None:
+        nonlocal done
+        for key, count in counts.items():
+            total[key] += count
+        done += n_structures
+        update_progress_artifact(artifact_id=progress, progress=100.0 * done / planned)
+
+    wave, suspects = batches, []
     while wave:
-        with dask.annotate(**ONE_SLOT):
-            futures = {
-                label_batch.with_options(task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}").submit(
-                    ws, batch, level, labelling.n_threads, labelling.retries
-                ): (level, batch)
-                for level, batch in wave
-            }
+        futures = {_submit_label_batch(ws, labelling, level, batch): (level, batch) for level, batch in wave}
         wave = []
         for future in as_completed(list(futures)):
             level, batch = futures[future]
             try:
                 counts = future.result()
-            except Exception as exc:  # the task itself was lost, not a QM failure (those are recorded inside)
+            except Exception:  # the task itself was lost, not a QM failure (those are recorded inside)
                 if len(batch) > 1:
                     wave += [(level, [structure_id]) for structure_id in batch]
-                    continue
-                record_label_failure.submit(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}").result()
-                counts = {"failed": 1}
-            for key, count in counts.items():
-                total[key] += count
-            done += len(batch)
-            update_progress_artifact(artifact_id=progress, progress=100.0 * done / planned)
+                else:
+                    suspects.append((level, batch))
+                continue
+            tally(counts, len(batch))
+    for level, batch in suspects:
+        try:
+            counts = _submit_label_batch(ws, labelling, level, batch).result()
+        except Exception as exc:
+            record_label_failure.submit(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}").result()
+            counts = {"failed": 1}
+        tally(counts, 1)
     return total
+
+
+def _submit_label_batch(ws: Workspace, labelling: Labelling, level: str, batch: list[int]) -> PrefectFuture:
+    """Submit one labelling task holding one worker slot."""
+    with dask.annotate(**ONE_SLOT):
+        return label_batch.with_options(task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}").submit(
+            ws, batch, level, labelling.n_threads, labelling.retries
+        )
