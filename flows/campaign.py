@@ -28,6 +28,9 @@ from tasks.workspace import Workspace
 # several behind one busy worker; a training on device cuda also holds one GPU, an MD run on
 # device cuda 1/md.runs_per_gpu of one.
 ONE_SLOT = {"resources": task_resources("cpu")}
+# Lost labelling tasks are rerun one at a time; a level of theory that kills its worker this many
+# times in a row when run alone is broken, and its other lost structures are not rerun.
+LOST_IN_A_ROW_TO_STOP = 3
 
 
 @flow(name="mlipcamp-campaign", flow_run_name="campaign {config.name}", log_prints=True)
@@ -131,7 +134,9 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     A batch whose task is lost (its worker died, e.g. a QM code crashed the process) is split
     into single structures. A lost single may only have shared its worker with the structure that
     killed it (Dask blames every task a dying worker holds), so lost singles are run again one at a
-    time; a structure lost when it runs alone is recorded as a failed label.
+    time; a structure lost when it runs alone is recorded as a failed label. Once a level of theory
+    has killed its worker on ``LOST_IN_A_ROW_TO_STOP`` structures in a row when run alone (a broken
+    code, not a bad structure), its remaining lost singles are recorded failed without a rerun.
     """
     labelling = config.labelling
     size = labelling.batch_size
@@ -167,12 +172,21 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
                     suspects.append((level, batch))
                 continue
             tally(counts, len(batch))
+    lost_in_a_row = dict.fromkeys(labelling.levels_of_theory, 0)
     for level, batch in suspects:
+        if lost_in_a_row[level] >= LOST_IN_A_ROW_TO_STOP:
+            reason = (f"labelling task lost with other structures; not run alone, as {level} killed its worker "
+                      f"on {LOST_IN_A_ROW_TO_STOP} structures in a row")
+            record_label_failure.submit(ws, batch[0], level, reason).result()
+            tally({"failed": 1}, 1)
+            continue
         try:
             counts = _submit_label_batch(ws, labelling, level, batch).result()
+            lost_in_a_row[level] = 0
         except Exception as exc:
             record_label_failure.submit(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}").result()
             counts = {"failed": 1}
+            lost_in_a_row[level] += 1
         tally(counts, 1)
     return total
 

@@ -55,40 +55,69 @@ def test_failed_label_is_recorded_and_the_rest_land(tmp_path, prefect_harness):
     assert abs(forces.sum(axis=0)).max() < 1e-6  # no net force on an isolated molecule
 
 
-@pytest.mark.slow
-def test_a_structure_that_kills_its_worker_is_recorded_failed_and_the_rest_land(tmp_path, prefect_harness, monkeypatch):
+CRASHING_LEVEL = "ase:crashing_calculator:LennardJonesUnlessXenon"
+
+
+def _label_on_one_worker(tmp_path, molecules: list[Atoms], allowed_failures: int) -> tuple[dict, list[int], dict]:
+    """Label with the campaign's fan-out on a one-worker Dask cluster: (counts, structure ids, labels by id).
+
+    One worker: when xenon kills it, Dask blames every task it holds, innocent ones included.
+    """
     import dask
     from prefect import flow
-    from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
 
     from flows.campaign import _label_all
     from flows.clusters import runner_arguments
     from tasks.campaign import Execution, Labelling, load_campaign
 
-    monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the Dask workers report here too
     url = sqlite_url(tmp_path / "db.sqlite")
     init_db(url)
     ws = Workspace(workdir=str(tmp_path), db_url=url, campaign_id=1)
-    level = "ase:crashing_calculator:LennardJonesUnlessXenon"
-    molecules = [Atoms("Ar2", positions=[[0, 0, 0], [0, 0, 3.0 + 0.1 * i]]) for i in range(4)]
-    molecules.insert(2, Atoms("XeAr", positions=[[0, 0, 0], [0, 0, 4.0]]))
     with session_scope(url) as session:
         ids = [structure_row(session, ws.store, a, "cluster", {}).id for a in molecules]
     demo = load_campaign(Path(__file__).parents[1] / "configs" / "demo.yaml")
-    config = demo.model_copy(update={"labelling": Labelling(levels_of_theory=[level], batch_size=5, retries=0)})
+    labelling = Labelling(levels_of_theory=[CRASHING_LEVEL], batch_size=len(molecules), retries=0)
+    config = demo.model_copy(update={"labelling": labelling})
 
     @flow
     def label_everything() -> dict:
         return _label_all(ws, config, ids)
 
-    # one worker: when xenon kills it, Dask blames every task it holds, innocent ones included
     runner = DaskTaskRunner(**runner_arguments(Execution(n_workers=1), None))
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # default 3; fewer worker restarts
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):  # default 3
         counts = label_everything.with_options(task_runner=runner)()
-    assert counts["ok"] == 4 and counts["failed"] == 1
     with session_scope(url) as session:
         labels = {label.structure_id: label for label in session.scalars(select(Label))}
+        session.expunge_all()
+    return counts, ids, labels
+
+
+@pytest.mark.slow
+def test_a_structure_that_kills_its_worker_is_recorded_failed_and_the_rest_land(tmp_path, prefect_harness, monkeypatch):
+    from prefect.settings import get_current_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the Dask workers report here too
+    molecules = [Atoms("Ar2", positions=[[0, 0, 0], [0, 0, 3.0 + 0.1 * i]]) for i in range(4)]
+    molecules.insert(2, Atoms("XeAr", positions=[[0, 0, 0], [0, 0, 4.0]]))
+    counts, ids, labels = _label_on_one_worker(tmp_path, molecules, allowed_failures=1)
+    assert counts["ok"] == 4 and counts["failed"] == 1
     lost = labels[ids[2]]
     assert lost.status == "failed" and "KilledWorker" in lost.error and lost.host == "lost"
     assert all(labels[i].status == "ok" for i in ids if i != ids[2])
+
+
+@pytest.mark.slow
+def test_a_level_that_kills_every_worker_stops_being_rerun_alone(tmp_path, prefect_harness, monkeypatch):
+    from prefect.settings import get_current_settings
+
+    from flows.campaign import LOST_IN_A_ROW_TO_STOP
+
+    monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)
+    molecules = [Atoms("XeAr", positions=[[0, 0, 0], [0, 0, 4.0 + 0.1 * i]]) for i in range(LOST_IN_A_ROW_TO_STOP + 2)]
+    counts, ids, labels = _label_on_one_worker(tmp_path, molecules, allowed_failures=0)
+    assert counts == {"ok": 0, "failed": len(ids), "reused": 0}
+    errors = [labels[i].error for i in ids]
+    assert all(labels[i].status == "failed" for i in ids)
+    assert sum("KilledWorker" in e for e in errors) == LOST_IN_A_ROW_TO_STOP  # rerun alone, lost again
+    assert sum("not run alone" in e for e in errors) == 2
