@@ -58,19 +58,21 @@ def test_failed_label_is_recorded_and_the_rest_land(tmp_path, prefect_harness):
 CRASHING_LEVEL = "ase:crashing_calculator:LennardJonesUnlessXenon"
 
 
-def _label_on_one_worker(tmp_path, molecules: list[Atoms], allowed_failures: int) -> tuple[dict, list[int], dict]:
+def _label_on_one_worker(tmp_path, monkeypatch, molecules: list[Atoms], allowed_failures: int) -> tuple[dict, list[int], dict]:
     """Label with the campaign's fan-out on a one-worker Dask cluster: (counts, structure ids, labels by id).
 
     One worker: when xenon kills it, Dask blames every task it holds, innocent ones included.
     """
     import dask
     from prefect import flow
+    from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
 
     from flows.campaign import _label_all
     from flows.clusters import runner_arguments
     from tasks.campaign import Execution, Labelling, load_campaign
 
+    monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the Dask workers report here too
     url = sqlite_url(tmp_path / "db.sqlite")
     init_db(url)
     ws = Workspace(workdir=str(tmp_path), db_url=url, campaign_id=1)
@@ -95,12 +97,9 @@ def _label_on_one_worker(tmp_path, molecules: list[Atoms], allowed_failures: int
 
 @pytest.mark.slow
 def test_a_structure_that_kills_its_worker_is_recorded_failed_and_the_rest_land(tmp_path, prefect_harness, monkeypatch):
-    from prefect.settings import get_current_settings
-
-    monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the Dask workers report here too
     molecules = [Atoms("Ar2", positions=[[0, 0, 0], [0, 0, 3.0 + 0.1 * i]]) for i in range(4)]
     molecules.insert(2, Atoms("XeAr", positions=[[0, 0, 0], [0, 0, 4.0]]))
-    counts, ids, labels = _label_on_one_worker(tmp_path, molecules, allowed_failures=1)
+    counts, ids, labels = _label_on_one_worker(tmp_path, monkeypatch, molecules, allowed_failures=1)
     assert counts["ok"] == 4 and counts["failed"] == 1
     lost = labels[ids[2]]
     assert lost.status == "failed" and "KilledWorker" in lost.error and lost.host == "lost"
@@ -109,13 +108,10 @@ def test_a_structure_that_kills_its_worker_is_recorded_failed_and_the_rest_land(
 
 @pytest.mark.slow
 def test_a_level_that_kills_every_worker_stops_being_rerun_alone(tmp_path, prefect_harness, monkeypatch):
-    from prefect.settings import get_current_settings
-
     from flows.campaign import LOST_IN_A_ROW_TO_STOP
 
-    monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)
     molecules = [Atoms("XeAr", positions=[[0, 0, 0], [0, 0, 4.0 + 0.1 * i]]) for i in range(LOST_IN_A_ROW_TO_STOP + 2)]
-    counts, ids, labels = _label_on_one_worker(tmp_path, molecules, allowed_failures=0)
+    counts, ids, labels = _label_on_one_worker(tmp_path, monkeypatch, molecules, allowed_failures=0)
     assert counts == {"ok": 0, "failed": len(ids), "reused": 0}
     errors = [labels[i].error for i in ids]
     assert all(labels[i].status == "failed" for i in ids)
