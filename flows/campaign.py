@@ -137,6 +137,8 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     time; a structure lost when it runs alone is recorded as a failed label. Once a level of theory
     has killed its worker on ``LOST_IN_A_ROW_TO_STOP`` structures in a row when run alone (a broken
     code, not a bad structure), its remaining lost singles are recorded failed without a rerun.
+    Failures are recorded in the flow's own process: the bookkeeping must not depend on a worker
+    that is being restarted after a crash.
     """
     labelling = config.labelling
     size = labelling.batch_size
@@ -177,14 +179,14 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
         if lost_in_a_row[level] >= LOST_IN_A_ROW_TO_STOP:
             reason = (f"labelling task lost with other structures; not run alone, as {level} killed its worker "
                       f"on {LOST_IN_A_ROW_TO_STOP} structures in a row")
-            record_label_failure.submit(ws, batch[0], level, reason).result()
+            record_label_failure(ws, batch[0], level, reason)
             tally({"failed": 1}, 1)
             continue
         try:
             counts = _submit_label_batch(ws, labelling, level, batch).result()
             lost_in_a_row[level] = 0
         except Exception as exc:
-            record_label_failure.submit(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}").result()
+            record_label_failure(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}")
             counts = {"failed": 1}
             lost_in_a_row[level] += 1
         tally(counts, 1)

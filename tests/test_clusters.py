@@ -21,7 +21,7 @@ API = "http://login01:4200/api"
 
 def test_local_cluster_by_default():
     arguments = runner_arguments(Execution(), API)
-    assert arguments["cluster_class"] == "distributed.LocalCluster"
+    assert arguments["cluster_class"] == "flows.local_cluster.RestartingLocalCluster"
     assert arguments["cluster_kwargs"]["n_workers"] == 2
 
 
@@ -93,6 +93,36 @@ def test_md_runs_share_a_gpu_as_configured(tasks_per_gpu, expected_overlap):
         spans = client.gather(futures)
     overlap = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
     assert overlap == expected_overlap
+
+
+@pytest.mark.parametrize("cluster_class, comes_back", [("distributed.LocalCluster", False),
+                                                        ("flows.local_cluster.RestartingLocalCluster", True)],
+                         ids=["dask-default", "campaign"])
+def test_a_local_worker_killed_by_its_task_comes_back(cluster_class, comes_back):
+    """Dask's lost-worker check, made to run while the nanny restarts the worker (timeout 0 s), closes a
+    LocalCluster's nanny for good (the control); the campaign's cluster gets its worker back."""
+    import os
+    import time
+
+    import dask
+    from distributed import Client
+    from prefect.utilities.importtools import from_qualified_name
+
+    settings = {"distributed.deploy.lost-worker-timeout": "0s", "distributed.scheduler.allowed-failures": 0}
+    with dask.config.set(settings), from_qualified_name(cluster_class)(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, Client(cluster) as client:
+        [first] = client.scheduler_info()["workers"]
+        client.submit(os._exit, 13)  # what a segfaulting QM code does to its worker
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = set(client.scheduler_info()["workers"])
+            if not cluster.workers or workers - {first}:
+                break
+            time.sleep(0.05)
+        assert bool(cluster.workers) == comes_back
+        if comes_back:
+            assert client.submit(sum, [1, 2]).result(timeout=30) == 3
 
 
 @pytest.mark.parametrize("configured", [True, False], ids=["campaign", "dask-default"])
