@@ -31,13 +31,13 @@ def main() -> None:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from db.engine import init_db, session_scope, sqlite_url
-    from db.records import structure_row
-    from flows.runner import prefect_api
-    from tasks.hashing import hash_atoms
-    from tasks.qm import compute_label, get_level
-    from tasks.structures import build_box, cut_clusters
-    from tasks.workspace import Workspace
+    from mlipcamp.db.engine import init_db, session_scope, sqlite_url
+    from mlipcamp.db.records import structure_row
+    from mlipcamp.flows.runner import prefect_api
+    from mlipcamp.hashing import hash_atoms
+    from mlipcamp.science.qm import compute_label, get_level
+    from mlipcamp.science.structures import build_box, cut_clusters
+    from mlipcamp.tasks.workspace import Workspace
 
     box = build_box([("C1COC(=O)O1", 64)], 1.32, seed=1)
     drawn = cut_clusters(box, (1, 5), 2 * args.clusters, np.random.default_rng(1))
@@ -74,15 +74,15 @@ def _flow_seconds(ws, ids: list[int], batch_size: int, workers: int) -> float:
     from prefect.futures import wait
     from prefect_dask import DaskTaskRunner
 
-    from tasks.steps.label import label_batch
+    from mlipcamp.tasks.label import label_batch
 
     timings: dict[str, float] = {}
 
     @task
     def warm_up() -> None:
         """Import the labelling stack and load tblite once per worker, as a long campaign has long done."""
-        from tasks.qm import compute_label, get_level
-        from tasks.structures import molecule_from_smiles
+        from mlipcamp.science.qm import compute_label, get_level
+        from mlipcamp.science.structures import molecule_from_smiles
 
         compute_label(molecule_from_smiles("O"), get_level("gfn2-xtb"))
         time.sleep(1.0)  # hold the worker so the next warm-up lands on another one

@@ -1,4 +1,4 @@
-"""MD throughput: the project's MD (``tasks.md.run_md`` as the simulate step runs it: NPT with the
+"""MD throughput: the project's MD (``mlipcamp.science.md.run_md`` as the simulate step runs it: NPT with the
 stability watch, log, trajectory and checkpoint files) against a plain ASE loop (the same
 integrator, MACE model, box and thread count, and nothing else), in this process.
 
@@ -44,8 +44,8 @@ def main() -> None:
 
     import torch
 
-    from tasks.structures import build_box
-    from tasks.training import resolve_device
+    from mlipcamp.science.structures import build_box
+    from mlipcamp.science.training import resolve_device
 
     try:
         device = resolve_device(args.device)
@@ -82,7 +82,7 @@ def main() -> None:
 
 
 def _settings(steps: int):
-    from tasks.md import MDSettings
+    from mlipcamp.science.md.run import MDSettings
 
     return MDSettings(ensemble="npt", temperature_K=TEMPERATURE_K, pressure_bar=PRESSURE_BAR, n_steps=steps,
                       timestep_fs=1.0, tdamp_fs=100.0, pdamp_fs=500.0, log_interval=10, traj_interval=10,
@@ -116,7 +116,7 @@ def plain_loop(box, calculator, settings, steps: int) -> float:
 
 def project_run(box, calculator, settings, out_dir: Path) -> float:
     """Steps/s of run_md (production stability limits), timed around the whole call."""
-    from tasks.md import StabilityLimits, run_md
+    from mlipcamp.science.md.run import StabilityLimits, run_md
 
     start = time.perf_counter()
     result = run_md(box, calculator, settings, out_dir, limits=StabilityLimits())
@@ -142,8 +142,8 @@ def concurrent_runs(n: int, model: Path, args: argparse.Namespace, directory: Pa
 def _worker(model: Path, args: argparse.Namespace, out_dir: Path, barrier, queue) -> None:  # noqa: ANN001
     import torch
 
-    from tasks.structures import build_box
-    from tasks.training import resolve_device
+    from mlipcamp.science.structures import build_box
+    from mlipcamp.science.training import resolve_device
 
     torch.set_num_threads(args.threads)
     box = build_box([(EC, args.molecules)], 1.32, seed=1)
@@ -159,10 +159,10 @@ def train_small_model(box, directory: Path, device: str) -> Path:
     clusters cut from ``box`` (40 epochs, stage two); returns the model file."""
     import numpy as np
 
-    from tasks.datasets import write_extxyz
-    from tasks.qm import compute_label, get_level
-    from tasks.structures import cut_clusters
-    from tasks.training import MaceSettings, fit_e0s, train_mace
+    from mlipcamp.science.datasets import write_extxyz
+    from mlipcamp.science.qm import compute_label, get_level
+    from mlipcamp.science.structures import cut_clusters
+    from mlipcamp.science.training import MaceSettings, fit_e0s, train_mace
 
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)

@@ -1,0 +1,1 @@
+"""The results database (SQLAlchemy models, Alembic migrations, queries) and the content-addressed file store."""

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from db.engine import session_scope
-from db.models import Label, SampleMember, SampleSet
-from db.records import find_by_key, level_row, link_to_campaign, structure_row
-from tasks.datasets import read_labelled_extxyz
-from tasks.hashing import hash_json, sha256_file
-from tasks.qm.levels import declared_level
-from tasks.store import FileStore
+from mlipcamp.db.engine import session_scope
+from mlipcamp.db.models import Label, SampleMember, SampleSet
+from mlipcamp.db.records import find_by_key, level_row, link_to_campaign, structure_row
+from mlipcamp.science.datasets import read_labelled_extxyz
+from mlipcamp.hashing import hash_json, sha256_file
+from mlipcamp.science.qm.levels import declared_level
+from mlipcamp.db.store import FileStore
 
 
 @dataclass(frozen=True)

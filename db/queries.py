@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import SampleMember, Structure
+from mlipcamp.db.models import SampleMember, Structure
 
 
 def structures_of_sample_sets(session: Session, sample_set_ids: list[int], kinds: list[str]) -> list[int]:
@@ -21,7 +21,7 @@ def structures_of_sample_sets(session: Session, sample_set_ids: list[int], kinds
 
 
 def campaign_row_ids(session: Session, campaign_id: int, table: str) -> list[int]:
-    from db.models import CampaignMember
+    from mlipcamp.db.models import CampaignMember
 
     query = select(CampaignMember.row_id).where(
         CampaignMember.campaign_id == campaign_id, CampaignMember.table == table
@@ -38,7 +38,7 @@ RESULT_COLUMNS = (
 
 def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list[dict]:
     """One row per model of the campaign and liquid: factors, test errors and the MD observables with SEMs."""
-    from db.models import Dataset, LevelOfTheoryRow, MDRun, Model, Observable
+    from mlipcamp.db.models import Dataset, LevelOfTheoryRow, MDRun, Model, Observable
 
     model_ids = campaign_row_ids(session, campaign_id, "model")
     run_ids = campaign_row_ids(session, campaign_id, "md_run")
@@ -94,7 +94,7 @@ MODEL_COLUMNS = (
 def model_rows(session: Session, campaign_id: int) -> list[dict]:
     """One row per model of the campaign: factors, training cost, errors per split, hyperparameters, the
     force-decomposition and imported-test-set errors (dicts), and the failure reason."""
-    from db.models import Dataset, LevelOfTheoryRow, Model
+    from mlipcamp.db.models import Dataset, LevelOfTheoryRow, Model
 
     query = (
         select(Model, Dataset, LevelOfTheoryRow)
@@ -123,17 +123,17 @@ def model_rows(session: Session, campaign_id: int) -> list[dict]:
     return rows
 
 
-def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  # noqa: ANN001 (tasks.campaign.Campaign)
+def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  # noqa: ANN001 (mlipcamp.settings.campaign.Campaign)
     """Per stage: planned, done, failed and pending counts (planned None where it is unknown yet)."""
     from sqlalchemy import func
 
-    from db.models import Label, LevelOfTheoryRow, MDRun, Model, Observable
+    from mlipcamp.db.models import Label, LevelOfTheoryRow, MDRun, Model, Observable
 
     n_liquids = len(config.liquids)
     levels = config.labelling.levels_of_theory
     kinds = config.training.data_kinds
     boxes = len(campaign_row_ids(session, campaign_id, "liquid_box"))
-    from db.models import SampleSet
+    from mlipcamp.db.models import SampleSet
 
     sample_sets = list(session.scalars(select(SampleSet.id).where(
         SampleSet.id.in_(campaign_row_ids(session, campaign_id, "sample_set")), SampleSet.box_structure_id.is_not(None))))
@@ -173,9 +173,9 @@ def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  
 
 
 def labelled_structures(session: Session, store, level_name: str, kind: str | None = None) -> list:  # noqa: ANN001
-    """Every good label at a level (by stored name) as tasks.datasets.LabelledStructure, in structure-hash order."""
-    from db.models import Label, LevelOfTheoryRow
-    from tasks.datasets import LabelledStructure
+    """Every good label at a level (by stored name) as mlipcamp.science.datasets.LabelledStructure, in structure-hash order."""
+    from mlipcamp.db.models import Label, LevelOfTheoryRow
+    from mlipcamp.science.datasets import LabelledStructure
 
     query = (
         select(Structure, Label)

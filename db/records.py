@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.models import Base, LevelOfTheoryRow, Structure
-from tasks.hashing import hash_atoms
-from tasks.qm.levels import LevelOfTheory
-from tasks.store import FileStore
+from mlipcamp.db.models import Base, LevelOfTheoryRow, Structure
+from mlipcamp.hashing import hash_atoms
+from mlipcamp.science.qm.levels import LevelOfTheory
+from mlipcamp.db.store import FileStore
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -62,7 +62,7 @@ def structure_row(session: Session, store: FileStore, atoms: Atoms, kind: str, s
 
 def link_to_campaign(session: Session, campaign_id: int, table: str, row_id: int) -> None:
     """Record that a campaign produced or reused a row."""
-    from db.models import CampaignMember
+    from mlipcamp.db.models import CampaignMember
 
     get_or_create(session, CampaignMember, {"campaign_id": campaign_id, "table": table, "row_id": row_id})
 
@@ -73,8 +73,8 @@ def find_by_key(session: Session, model: type[RowT], key: str) -> RowT | None:
 
 def record_artifact(session: Session, owner: str, name: str, kind: str, path) -> None:  # noqa: ANN001
     """List a file a person looks at (plot, report) under its owner, e.g. ``md_run:3``."""
-    from db.models import Artifact
-    from tasks.hashing import sha256_file
+    from mlipcamp.db.models import Artifact
+    from mlipcamp.hashing import sha256_file
 
     row = get_or_create(session, Artifact, {"owner": owner, "name": name}, kind=kind, path=str(path), sha256=sha256_file(path))
     row.path, row.sha256 = str(path), sha256_file(path)

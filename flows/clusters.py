@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tasks.campaign import CampaignError, Execution
+from mlipcamp.settings.campaign import CampaignError, Execution
 
 
 class ClusterProfile(BaseModel):
@@ -92,7 +92,7 @@ def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any
         if gpus := local_gpu_count():  # local workers share this machine's GPUs
             resources[GPU] = gpus
         return {
-            "cluster_class": "flows.local_cluster.RestartingLocalCluster",
+            "cluster_class": "mlipcamp.flows.local_cluster.RestartingLocalCluster",
             "cluster_kwargs": {
                 "n_workers": execution.n_workers,
                 "threads_per_worker": execution.threads_per_worker,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.runner import open_campaign, run
+from mlipcamp.flows.runner import open_campaign, run
 
 
 @flow(name="mlipcamp-campaign-from-file", flow_run_name="{config_path}")

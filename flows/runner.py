@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from db.engine import init_db, redact, session_scope, sqlite_url
-from tasks.campaign import Campaign, CampaignError, load_campaign
-from tasks.workspace import Workspace
+from mlipcamp.db.engine import init_db, redact, session_scope, sqlite_url
+from mlipcamp.settings.campaign import Campaign, CampaignError, load_campaign
+from mlipcamp.tasks.workspace import Workspace
 
 
 class CampaignNotRun(CampaignError):
@@ -21,7 +21,7 @@ def open_campaign(config_path: str | Path, workdir: str | Path | None = None, cr
     """Validate the campaign file and open its database (created and migrated when ``create``).
 
     Raises CampaignError for a bad file, CampaignNotRun when there is nothing to read,
-    db.engine.DatabaseError when the database cannot be reached.
+    mlipcamp.db.engine.DatabaseError when the database cannot be reached.
     """
     campaign = load_campaign(config_path)
     workdir = Path(workdir or Path("runs") / campaign.name).resolve()
@@ -48,7 +48,7 @@ def _register(url: str, campaign: Campaign, create: bool) -> int | None:
     """
     from sqlalchemy import delete, select
 
-    from db.models import Campaign as CampaignRow, CampaignMember
+    from mlipcamp.db.models import Campaign as CampaignRow, CampaignMember
 
     with session_scope(url) as session:
         row = session.scalars(select(CampaignRow).filter_by(name=campaign.name)).first()
@@ -106,8 +106,8 @@ def run(config: Campaign, ws: Workspace) -> str:
     import dask
     from prefect_dask import DaskTaskRunner
 
-    from flows.campaign import run_campaign
-    from flows.clusters import WORKER_DASK_CONFIG, api_reachable_from_jobs, runner_arguments
+    from mlipcamp.flows.campaign_flow import run_campaign
+    from mlipcamp.flows.clusters import WORKER_DASK_CONFIG, api_reachable_from_jobs, runner_arguments
 
     api_url = os.environ.get("PREFECT_API_URL")
     if config.execution.cluster != "local" and not api_reachable_from_jobs(api_url):

@@ -1,105 +1,86 @@
-"""The campaign report: results table (Markdown and CSV) and a comparison plot across models."""
+"""report: results and model tables, comparison plots, and Prefect artifacts."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-
-def write_csv(rows: Sequence[dict], columns: Sequence[str], path: Path) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns))
-        writer.writeheader()
-        writer.writerows({c: row.get(c) for c in columns} for row in rows)
-    return path
-
-
-def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(format_value(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def plot_observables(rows: Sequence[dict], path: Path, title: str) -> Path:
-    """Density and self-diffusion coefficient (± SEM) of every model and liquid, side by side."""
-    done = [r for r in rows if r.get("density_g_cm3") is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.5 * max(len(done), 2) + 2), constrained_layout=True)
-    labels = [f"{r['liquid']} · {r['model']}" for r in done]
-    y = range(len(done))
-    for ax, key, unit, scale in (
-        (axes[0], "density", "g cm$^{-3}$", 1.0),
-        (axes[1], "diffusion", "10$^{-6}$ cm$^2$ s$^{-1}$", 1e6),
-    ):
-        value_key = f"{key}_g_cm3" if key == "density" else f"{key}_cm2_s"
-        sem_key = f"{key}_sem_g_cm3" if key == "density" else f"{key}_sem_cm2_s"
-        ax.errorbar([r[value_key] * scale for r in done], list(y), xerr=[(r[sem_key] or 0) * scale for r in done],
-                    fmt="o", capsize=3)
-        ax.set_yticks(list(y), labels)
-        ax.set_xlabel(f"{key} / {unit}")
-        ax.grid(alpha=0.3)
-    axes[1].set_yticklabels([])
-    fig.suptitle(title)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+from mlipcamp.db.engine import session_scope
+from mlipcamp.db.queries import MODEL_COLUMNS, RESULT_COLUMNS, model_rows, results_rows
+from mlipcamp.db.records import record_artifact
+from mlipcamp.science.evaluation import learning_curve_plot, learning_curve_table
+from mlipcamp.report.tables import (
+    error_summary,
+    external_test_rows,
+    learning_curve_rows,
+    markdown_table,
+    plot_observables,
+    scan_table,
+    write_csv,
+)
+from mlipcamp.tasks.workspace import Workspace
 
 
-def format_value(value: object) -> str:
-    """A table cell: 4 significant digits for floats, an em dash for missing values."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-TRAINING_COST_COLUMNS = ("device", "epochs", "train_time_s", "seconds_per_epoch", "peak_memory_mb")
-TEST_ERROR_COLUMNS = ("rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang")
-
-
-def learning_curve_rows(models: Sequence[dict]) -> list[dict]:
-    """Points of the learning curve: trained models with test errors, one series per level, data kind and
-    purpose (from scratch, fine-tuned, base). Keys as ``tasks.evaluation.learning_curve_plot`` reads them."""
-    suffix = {"grid": "", "finetune": " fine-tuned", "base": " base"}
-    return [
-        {"series": f"{m['level_of_theory']} {m['data_kind']}{suffix[m['purpose']]}", "size": m["dataset_size"],
-         "rmse_e_mev_per_atom": m["rmse_e_test_mev_per_atom"], "rmse_f_mev_per_ang": m["rmse_f_test_mev_per_ang"]}
-        for m in models
-        if m["purpose"] in suffix and m["status"] == "ok" and m["rmse_e_test_mev_per_atom"] is not None
+@task
+def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
+    """Write report.md, results.csv, models.csv and the comparison plots under the work directory;
+    publish the tables as Prefect artifacts; return the report path."""
+    workdir = Path(ws.workdir)
+    with session_scope(ws.db_url) as session:
+        rows = results_rows(session, ws.campaign_id, liquids)
+        models = model_rows(session, ws.campaign_id)
+    results = markdown_table(rows, RESULT_COLUMNS)
+    results_csv = write_csv(rows, RESULT_COLUMNS, workdir / "results.csv")
+    models_csv = write_csv(models, MODEL_COLUMNS, workdir / "models.csv")
+    observables = plot_observables(rows, ws.plot_path("observables"), f"{campaign_name}: liquid properties per model")
+    sections = [
+        f"# Campaign {campaign_name}\n",
+        "Density and self-diffusion coefficient of molecular centres of mass per model (± standard error; "
+        "density SEM corrected for autocorrelation after automatic equilibration detection, D from blocks).\n",
+        results, f"\n![observables](plots/{observables.name})\n",
+        "## Models\n\nTraining cost (peak memory: process RSS on CPU, torch's CUDA peak on GPU; MiB) and errors "
+        "(energy meV/atom, forces meV/Å) per split. Also in `models.csv`.\n",
+        markdown_table(models, MODEL_COLUMNS) + "\n",
     ]
-
-
-def scan_table(models: Sequence[dict]) -> tuple[list[dict], list[str]]:
-    """Rows and columns of the hyperparameter-scan table: the settings that vary, training cost, test errors."""
-    scan = [m for m in models if m["purpose"] == "scan"]
-    if not scan:
-        return [], []
-    varied = [k for k in scan[0]["hyperparameters"] if len({str(m["hyperparameters"][k]) for m in scan}) > 1]
-    columns = [*varied, "status", *TRAINING_COST_COLUMNS, *TEST_ERROR_COLUMNS]
-    rows = [{**{k: m["hyperparameters"][k] for k in varied}, **{c: m[c] for c in columns if c in m}} for m in scan]
-    return rows, columns
-
-
-def external_test_rows(models: Sequence[dict]) -> list[dict]:
-    """One row per model and imported test set: its level, size, overlap with training, and errors."""
-    return [
-        {"model": m["model"], "test_set": name, "level_of_theory": e["level_of_theory"], "n_structures": e["n_structures"],
-         "n_in_training": e["n_in_training"], "rmse_e_mev_per_atom": e["rmse_e_mev_per_atom"],
-         "rmse_f_mev_per_ang": e["rmse_f_mev_per_ang"]}
-        for m in models for name, e in sorted(m["external"].items())
-    ]
-
-
-def error_summary(error: str | None) -> str:
-    """A stored failure reason on one line for the report: its first line (what failed, and the log
-    file) and, when it quotes a log tail, that tail's last line (where the cause usually is)."""
-    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    if not lines:
-        return "no reason recorded"
-    return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
+    plots = {"observables": observables}
+    curve = learning_curve_rows(models)
+    if len({row["size"] for row in curve}) > 1:
+        plots["learning_curve"] = learning_curve_plot(curve, ws.plot_path("learning_curve"),
+                                                      f"{campaign_name}: test-set errors against training-set size")
+        table = learning_curve_table(curve)
+        sections += ["## Learning curve\n", markdown_table(table, list(table[0])),
+                     f"\n![learning curve](plots/{plots['learning_curve'].name})\n"]
+    scan, scan_columns = scan_table(models)
+    if scan:
+        sections += ["## Hyperparameter scan\n", markdown_table(scan, scan_columns) + "\n"]
+    external = external_test_rows(models)
+    if external:
+        sections += ["## Imported test sets\n", markdown_table(external, list(external[0])) + "\n"]
+    failed = [m for m in models if m["status"] != "ok"]
+    if failed:
+        sections += ["## Failed trainings\n", "The whole reason: `mlipcamp models` or the database.\n",
+                     *(f"- **{m['model']}**: {error_summary(m['error'])}" for m in failed), ""]
+    stopped = [r for r in rows if r["md_error"]]
+    if stopped:
+        sections += ["## MD runs stopped or failed\n", "Not analysed; the stability watch's or the error's reason.\n",
+                     *(f"- **{r['liquid']}** with **{r['model']}** ({r['md_status']}): {r['md_error']}" for r in stopped), ""]
+    sections += ["## Plots\n", *(f"- [{p.name}](plots/{p.name})" for p in sorted(ws.plots_dir.glob("*.png"))), ""]
+    report = workdir / "report.md"
+    report.write_text("\n".join(sections))
+    with session_scope(ws.db_url) as session:
+        owner = f"campaign:{ws.campaign_id}"
+        record_artifact(session, owner, "report", "report", report)
+        record_artifact(session, owner, "results_csv", "report", results_csv)
+        record_artifact(session, owner, "models_csv", "report", models_csv)
+        for name, path in plots.items():
+            record_artifact(session, owner, name, "plot", path)
+    key = campaign_name.lower().replace("_", "-")
+    create_markdown_artifact(markdown=results, key=f"{key}-results", description=f"{campaign_name}: results per model")
+    create_markdown_artifact(markdown=markdown_table(models, MODEL_COLUMNS), key=f"{key}-models",
+                             description=f"{campaign_name}: training cost and errors per model")
+    create_markdown_artifact(
+        markdown="\n".join(f"- `{path}`" for path in sorted(ws.plots_dir.glob("*.png"))), key=f"{key}-plots",
+        description=f"{campaign_name}: plot files (parity, force decomposition, learning curve, MD)")
+    return str(report)

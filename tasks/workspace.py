@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.store import FileStore
+from mlipcamp.db.store import FileStore
 
 
 @dataclass(frozen=True)

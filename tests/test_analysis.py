@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from tasks.analysis import (
+from mlipcamp.science.analysis import (
     DiffusionResult,
     com_rdf,
     diffusion_coefficient,

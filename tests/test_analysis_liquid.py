@@ -8,7 +8,7 @@ import pytest
 from scipy.constants import k as k_B
 from scipy.signal import lfilter
 
-from tasks.analysis import (
+from mlipcamp.science.analysis import (
     element_pair_rdf,
     molecule_species,
     plot_energy,

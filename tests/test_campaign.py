@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.campaign import CampaignError, load_campaign
-from tasks.units import to_unit
+from mlipcamp.settings.campaign import CampaignError, load_campaign
+from mlipcamp.schema import to_unit
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 

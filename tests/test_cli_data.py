@@ -6,8 +6,8 @@ from ase import Atoms
 from ase.io import read, write
 from typer.testing import CliRunner
 
-from flows.cli import app
-from tasks.qm import compute_label, get_level
+from mlipcamp.cli import app
+from mlipcamp.science.qm import compute_label, get_level
 
 runner = CliRunner()
 WATER = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])

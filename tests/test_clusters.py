@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-import flows.clusters
-from flows.clusters import (
+import mlipcamp.flows.clusters
+from mlipcamp.flows.clusters import (
     WORKER_DASK_CONFIG,
     api_reachable_from_jobs,
     load_profile,
@@ -13,7 +13,7 @@ from flows.clusters import (
     task_resources,
     worker_config_export,
 )
-from tasks.campaign import CampaignError, Execution
+from mlipcamp.settings.campaign import CampaignError, Execution
 
 PROFILES = sorted((Path(__file__).parents[1] / "deployments" / "dask").glob("*.yaml"))
 API = "http://login01:4200/api"
@@ -21,14 +21,14 @@ API = "http://login01:4200/api"
 
 def test_local_cluster_by_default():
     arguments = runner_arguments(Execution(), API)
-    assert arguments["cluster_class"] == "flows.local_cluster.RestartingLocalCluster"
+    assert arguments["cluster_class"] == "mlipcamp.flows.local_cluster.RestartingLocalCluster"
     assert arguments["cluster_kwargs"]["n_workers"] == 2
 
 
 def test_local_workers_advertise_the_machines_gpus(monkeypatch):
-    monkeypatch.setattr(flows.clusters, "local_gpu_count", lambda: 0)
+    monkeypatch.setattr(mlipcamp.flows.clusters, "local_gpu_count", lambda: 0)
     assert runner_arguments(Execution(threads_per_worker=2), API)["cluster_kwargs"]["resources"] == {"slots": 2}
-    monkeypatch.setattr(flows.clusters, "local_gpu_count", lambda: 4)
+    monkeypatch.setattr(mlipcamp.flows.clusters, "local_gpu_count", lambda: 4)
     assert runner_arguments(Execution(), API)["cluster_kwargs"]["resources"] == {"slots": 1, "GPU": 4}
 
 
@@ -96,7 +96,7 @@ def test_md_runs_share_a_gpu_as_configured(tasks_per_gpu, expected_overlap):
 
 
 @pytest.mark.parametrize("cluster_class, comes_back", [("distributed.LocalCluster", False),
-                                                        ("flows.local_cluster.RestartingLocalCluster", True)],
+                                                        ("mlipcamp.flows.local_cluster.RestartingLocalCluster", True)],
                          ids=["dask-default", "campaign"])
 def test_a_local_worker_killed_by_its_task_comes_back(cluster_class, comes_back):
     """Dask's lost-worker check, made to run while the nanny restarts the worker (timeout 0 s), closes a
@@ -133,7 +133,7 @@ def test_local_workers_keep_glibc_malloc_defaults(configured, monkeypatch):
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "")  # so that the undo removes what the nanny exports here
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
-    monkeypatch.setattr(flows.clusters, "local_gpu_count", lambda: 0)
+    monkeypatch.setattr(mlipcamp.flows.clusters, "local_gpu_count", lambda: 0)
     kwargs = runner_arguments(Execution(n_workers=1), None)["cluster_kwargs"]
     with dask.config.set(WORKER_DASK_CONFIG if configured else {}):
         with LocalCluster(**kwargs) as cluster, Client(cluster) as client:

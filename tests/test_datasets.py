@@ -1,4 +1,4 @@
-"""Tests of tasks.datasets: reading user-supplied labelled extxyz datasets and exporting them for MACE."""
+"""Tests of mlipcamp.science.datasets: reading user-supplied labelled extxyz datasets and exporting them for MACE."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 
-from tasks.datasets import (
+from mlipcamp.science.datasets import (
     DatasetFormatError,
     LabelledStructure,
     export_extxyz,

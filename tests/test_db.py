@@ -7,12 +7,12 @@ from alembic.migration import MigrationContext
 from ase import Atoms
 from sqlalchemy import func, inspect, select
 
-from db.engine import DatabaseError, get_engine, init_db, session_scope, sqlite_url
-from db.models import Base, LevelOfTheoryRow, Structure
-from db.records import level_row, structure_row
-from tasks.hashing import hash_atoms
-from tasks.qm import get_level
-from tasks.store import FileStore
+from mlipcamp.db.engine import DatabaseError, get_engine, init_db, session_scope, sqlite_url
+from mlipcamp.db.models import Base, LevelOfTheoryRow, Structure
+from mlipcamp.db.records import level_row, structure_row
+from mlipcamp.hashing import hash_atoms
+from mlipcamp.science.qm import get_level
+from mlipcamp.db.store import FileStore
 
 
 @pytest.fixture
@@ -70,10 +70,10 @@ def test_campaign_membership_follows_the_current_campaign_file(tmp_path):
 
     import yaml
 
-    from db.models import CampaignMember
-    from db.queries import campaign_row_ids
-    from db.records import link_to_campaign
-    from flows.runner import open_campaign
+    from mlipcamp.db.models import CampaignMember
+    from mlipcamp.db.queries import campaign_row_ids
+    from mlipcamp.db.records import link_to_campaign
+    from mlipcamp.flows.runner import open_campaign
 
     demo = yaml.safe_load((Path(__file__).parents[1] / "configs" / "demo.yaml").read_text())
     config = tmp_path / "campaign.yaml"

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from db.engine import session_scope, sqlite_url
-from db.models import Base, Model
+from mlipcamp.db.engine import session_scope, sqlite_url
+from mlipcamp.db.models import Base, Model
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
-MLIPCAMP = [sys.executable, "-c", "from flows.cli import main; main()"]
+MLIPCAMP = [sys.executable, "-c", "from mlipcamp.cli import main; main()"]
 
 
 def labelled_file(tmp_path: Path, name: str, seed: int) -> Path:
@@ -24,7 +24,7 @@ def labelled_file(tmp_path: Path, name: str, seed: int) -> Path:
     import numpy as np
     from ase.io import write
 
-    from tasks.structures import build_box, cut_clusters
+    from mlipcamp.science.structures import build_box, cut_clusters
 
     clusters = cut_clusters(build_box([("C1COC(=O)O1", 6)], 1.32, seed=seed), (1, 2), 12, np.random.default_rng(seed))
     write(tmp_path / f"{name}.xyz", clusters, format="extxyz")

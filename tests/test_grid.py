@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.campaign import CampaignError, load_campaign
-from tasks.datasets import select_subset
+from mlipcamp.settings.campaign import CampaignError, load_campaign
+from mlipcamp.science.datasets import select_subset
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 
@@ -88,7 +88,7 @@ def test_hyperparameter_scan_is_the_product_of_its_grid_on_one_dataset(tmp_path)
 
 
 def test_model_names_carry_the_factors():
-    from tasks.campaign import GridPoint, MaceHyperparameters, model_name
+    from mlipcamp.settings.campaign import GridPoint, MaceHyperparameters, model_name
 
     assert model_name(GridPoint("gfn2-xtb", "cluster", None, 0, 1)) == "gfn2-xtb-cluster-seed1"
     assert model_name(GridPoint("gfn2-xtb", "cluster", 50, 2, 1)) == "gfn2-xtb-cluster-n50-r2-seed1"

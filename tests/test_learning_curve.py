@@ -1,4 +1,4 @@
-"""Tests of the learning-curve table and plot in tasks.evaluation."""
+"""Tests of the learning-curve table and plot in mlipcamp.science.evaluation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.evaluation import learning_curve_plot, learning_curve_table
+from mlipcamp.science.evaluation import learning_curve_plot, learning_curve_table
 
 BASE = "gfn2-xtb cluster"
 TUNED = "gfn2-xtb cluster fine-tuned"

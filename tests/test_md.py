@@ -14,7 +14,7 @@ from ase.calculators.emt import EMT
 from ase.calculators.lj import LennardJones
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
-from tasks.md import (
+from mlipcamp.science.md.run import (
     CHECKPOINT_NAME,
     LOG_COLUMNS,
     MDSettings,

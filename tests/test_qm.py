@@ -1,4 +1,4 @@
-"""tasks.qm: levels of theory and GFN2-xTB labels (tblite) on ethylene carbonate."""
+"""mlipcamp.science.qm: levels of theory and GFN2-xTB labels (tblite) on ethylene carbonate."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 from threadpoolctl import threadpool_info
 
-from tasks.hashing import hash_json
-from tasks.qm import (
+from mlipcamp.hashing import hash_json
+from mlipcamp.science.qm import (
     UnknownLevelError,
     compute_label,
     get_level,

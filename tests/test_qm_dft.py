@@ -1,4 +1,4 @@
-"""tasks.qm DFT levels: spec parsing, D2/D3 dispersion, PySCF/psi4/xtb-python/ASE backends."""
+"""mlipcamp.science.qm DFT levels: spec parsing, D2/D3 dispersion, PySCF/psi4/xtb-python/ASE backends."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.units import Bohr, Hartree
 
-from tasks.qm import (
+from mlipcamp.science.qm import (
     UnknownLevelError,
     compute_label,
     get_level,
@@ -20,7 +20,7 @@ from tasks.qm import (
     label_structures,
     make_calculator,
 )
-from tasks.qm.dispersion import (
+from mlipcamp.science.qm.dispersion import (
     D2_S6,
     J_NM6_PER_MOL_IN_EV_ANG6,
     d2_energy_forces,
@@ -28,8 +28,8 @@ from tasks.qm.dispersion import (
     d3_parameters,
     dispersion_energy_forces,
 )
-from tasks.qm.labelling import check_level_supports, supports_periodic
-from tasks.qm.levels import LevelOfTheory, ase_level, declared_level, parse_level_spec
+from mlipcamp.science.qm.labelling import check_level_supports, supports_periodic
+from mlipcamp.science.qm.levels import LevelOfTheory, ase_level, declared_level, parse_level_spec
 
 HAS_XTB = importlib.util.find_spec("xtb") is not None
 HAS_PSI4 = importlib.util.find_spec("psi4") is not None
@@ -476,7 +476,7 @@ def test_psi4_agrees_with_pyscf_on_water(water):  # pragma: no cover - needs psi
 
 def test_psi4_backend_plumbing_with_a_stand_in_module(monkeypatch, water):
     """The psi4 calculator's geometry, options and unit handling, against a fake psi4 module."""
-    from tasks.qm import psi4_backend
+    from mlipcamp.science.qm import psi4_backend
 
     calls: dict[str, object] = {}
     k = 0.3  # Hartree/Bohr^2: E = k/2 sum |r|^2 in Bohr

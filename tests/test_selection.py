@@ -1,4 +1,4 @@
-"""Tests of tasks.selection: the pair-distance fingerprint and farthest-point sampling."""
+"""Tests of mlipcamp.science.selection: the pair-distance fingerprint and farthest-point sampling."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ase import Atoms
 from ase.build import molecule
 from scipy.spatial.transform import Rotation
 
-from tasks.selection import ELEMENTS, PAIRS, farthest_point_subset, structure_fingerprint
+from mlipcamp.science.selection import ELEMENTS, PAIRS, farthest_point_subset, structure_fingerprint
 
 N_BINS = 24
 R_MAX = 6.0  # Å, bin width 0.25 Å

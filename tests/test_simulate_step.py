@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from db.engine import init_db, session_scope, sqlite_url
-from db.models import Campaign, Dataset, LiquidBox, MDRun, Model, Observable
-from db.records import level_row, link_to_campaign, structure_row
-from tasks.campaign import Analysis, Liquid, MolecularDynamics
-from tasks.md import read_trajectory
-from tasks.qm.levels import get_level
-from tasks.structures import build_box
-from tasks.workspace import Workspace
+from mlipcamp.db.engine import init_db, session_scope, sqlite_url
+from mlipcamp.db.models import Campaign, Dataset, LiquidBox, MDRun, Model, Observable
+from mlipcamp.db.records import level_row, link_to_campaign, structure_row
+from mlipcamp.settings.campaign import Analysis, Liquid, MolecularDynamics
+from mlipcamp.science.md.run import read_trajectory
+from mlipcamp.science.qm.levels import get_level
+from mlipcamp.science.structures import build_box
+from mlipcamp.tasks.workspace import Workspace
 
 from random_mace import save_random_mace
 
@@ -95,13 +95,13 @@ def in_flow(task, *args):  # noqa: ANN001, ANN201
 
 
 def simulate(ws: Workspace, model_id: int, box_id: int, md: MolecularDynamics) -> int:
-    from tasks.steps.simulate import simulate_liquid
+    from mlipcamp.tasks.simulate import simulate_liquid
 
     return in_flow(simulate_liquid, ws, model_id, WATER, box_id, md, "water-random")
 
 
 def test_crashed_md_task_resumes_on_retry_and_matches_uninterrupted_run(tmp_path, prefect_harness, box_and_model, monkeypatch):
-    from tasks.steps.analyse import analyse_run
+    from mlipcamp.tasks.analyse import analyse_run
 
     md = MolecularDynamics(**MD)
     whole_ws, model_id, box_id = workspace(tmp_path / "whole", *box_and_model)
@@ -139,9 +139,9 @@ def test_crashed_md_task_resumes_on_retry_and_matches_uninterrupted_run(tmp_path
 
 
 def test_unstable_run_is_stored_with_its_reason_and_not_analysed(tmp_path, prefect_harness, box_and_model):
-    from db.queries import results_rows
-    from tasks.steps.analyse import analyse_run
-    from tasks.steps.report import write_report
+    from mlipcamp.db.queries import results_rows
+    from mlipcamp.tasks.analyse import analyse_run
+    from mlipcamp.tasks.report import write_report
 
     md = MolecularDynamics(**(MD | {"stability": {"max_force": 1e-6, "check_connectivity": False}}))
     ws, model_id, box_id = workspace(tmp_path, *box_and_model)

@@ -7,10 +7,10 @@ import pytest
 from ase import Atoms
 from sqlalchemy import select
 
-from db.engine import init_db, session_scope, sqlite_url
-from db.models import Label
-from db.records import structure_row
-from tasks.workspace import Workspace
+from mlipcamp.db.engine import init_db, session_scope, sqlite_url
+from mlipcamp.db.models import Label
+from mlipcamp.db.records import structure_row
+from mlipcamp.tasks.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def prefect_harness(tmp_path_factory):
 def test_failed_label_is_recorded_and_the_rest_land(tmp_path, prefect_harness):
     from prefect import flow
 
-    from tasks.steps.label import label_batch
+    from mlipcamp.tasks.label import label_batch
 
     url = sqlite_url(tmp_path / "db.sqlite")
     init_db(url)
@@ -68,9 +68,9 @@ def _label_on_one_worker(tmp_path, monkeypatch, molecules: list[Atoms], allowed_
     from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
 
-    from flows.campaign import _label_all
-    from flows.clusters import runner_arguments
-    from tasks.campaign import Execution, Labelling, load_campaign
+    from mlipcamp.flows.campaign_flow import _label_all
+    from mlipcamp.flows.clusters import runner_arguments
+    from mlipcamp.settings.campaign import Execution, Labelling, load_campaign
 
     monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the Dask workers report here too
     url = sqlite_url(tmp_path / "db.sqlite")
@@ -108,7 +108,7 @@ def test_a_structure_that_kills_its_worker_is_recorded_failed_and_the_rest_land(
 
 @pytest.mark.slow
 def test_a_level_that_kills_every_worker_stops_being_rerun_alone(tmp_path, prefect_harness, monkeypatch):
-    from flows.campaign import LOST_IN_A_ROW_TO_STOP
+    from mlipcamp.flows.campaign_flow import LOST_IN_A_ROW_TO_STOP
 
     molecules = [Atoms("XeAr", positions=[[0, 0, 0], [0, 0, 4.0 + 0.1 * i]]) for i in range(LOST_IN_A_ROW_TO_STOP + 2)]
     counts, ids, labels = _label_on_one_worker(tmp_path, monkeypatch, molecules, allowed_failures=0)

@@ -1,4 +1,4 @@
-"""Tests for tasks.structures: SMILES, packmol boxes, molecules across pbc, clusters, MD sampling."""
+"""Tests for mlipcamp.science.structures: SMILES, packmol boxes, molecules across pbc, clusters, MD sampling."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ase.geometry import find_mic
 from ase.neighborlist import natural_cutoffs, neighbor_list
 from ase.units import _Nav
 
-from tasks.structures import (
+from mlipcamp.science.structures import (
     InvalidSmilesError,
     build_box,
     canonical_smiles,
@@ -46,7 +46,7 @@ def density_g_cm3(atoms: Atoms) -> float:
 
 
 def bonds(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
-    """Covalent bonds (i < j), minimum image, 1.2 × covalent radii (as tasks.structures)."""
+    """Covalent bonds (i < j), minimum image, 1.2 × covalent radii (as mlipcamp.science.structures)."""
     i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=1.2))
     return i[i < j], j[i < j]
 
@@ -417,7 +417,7 @@ def test_cut_clusters_by_radius_redraws_small_clusters(monkeypatch):
         assert np.array_equal(cluster.positions, expected.positions)
     assert {c.info["n_molecules"] for c in small} == {1, 2}
     # without redraws the small clusters are accepted as drawn
-    monkeypatch.setattr("tasks.structures.clusters.RADIUS_CLUSTER_REDRAWS", 0)
+    monkeypatch.setattr("mlipcamp.science.structures.clusters.RADIUS_CLUSTER_REDRAWS", 0)
     drawn = cut_clusters(box, (3, 3), 30, rng, radius_ang=4.5)
     assert {c.info["n_molecules"] for c in drawn} == {1, 2, 3}
     assert all(c.info["n_molecules"] == 3 for c in drawn if c.info["centre_mol"] == 0)

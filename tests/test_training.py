@@ -1,4 +1,4 @@
-"""Tests of tasks.datasets, tasks.training and tasks.evaluation."""
+"""Tests of mlipcamp.science.datasets, mlipcamp.science.training and mlipcamp.science.evaluation."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 from ase import Atoms
 from ase.io import read
 
-from tasks.datasets import split_by_hash, write_extxyz
-from tasks.evaluation import error_metrics, parity_plot, predict
-from tasks.hashing import hash_json
-from tasks.training import (
+from mlipcamp.science.datasets import split_by_hash, write_extxyz
+from mlipcamp.science.evaluation import error_metrics, parity_plot, predict
+from mlipcamp.hashing import hash_json
+from mlipcamp.science.training import (
     MaceSettings,
     TrainingError,
     divergence,
@@ -323,17 +323,17 @@ def test_peak_memory_is_the_training_programs_own_not_its_parents():
     import subprocess
     import sys
 
-    from tasks.mace_runner import peak_rss_mb
+    from mlipcamp.science.mace_runner import peak_rss_mb
 
     ballast = np.ones(400 * 2**20 // 8)  # 400 MiB, resident
-    code = "from tasks.mace_runner import peak_rss_mb; print(peak_rss_mb())"
+    code = "from mlipcamp.science.mace_runner import peak_rss_mb; print(peak_rss_mb())"
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert peak_rss_mb() > 400 and child < 100  # getrusage's ru_maxrss gave the child 426 MiB
     del ballast
 
 
 def test_training_environment_drops_dasks_malloc_setting():
-    from tasks.training import training_environment
+    from mlipcamp.science.training import training_environment
 
     env = training_environment({"MALLOC_TRIM_THRESHOLD_": "65536", "PATH": "/bin", "OMP_NUM_THREADS": "8"}, 2)
     assert env == {"PATH": "/bin", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}

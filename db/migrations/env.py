@@ -1,9 +1,9 @@
-"""Alembic environment: migrations run against the URL set by db.engine.alembic_config."""
+"""Alembic environment: migrations run against the URL set by mlipcamp.db.engine.alembic_config."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from db.models import Base
+from mlipcamp.db.models import Base
 
 config = context.config
 

@@ -1,0 +1,201 @@
+"""The campaign flow: composes the steps of ``tasks.steps``; no science here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import PrefectFuture, as_completed, wait
+
+from mlipcamp.db.engine import session_scope
+from mlipcamp.flows.clusters import task_resources
+from mlipcamp.db.queries import structures_of_sample_sets
+from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling, MaceHyperparameters, model_name
+from mlipcamp.tasks.analyse import analyse_run
+from mlipcamp.tasks.build import build_liquid_box
+from mlipcamp.tasks.imports import import_dataset
+from mlipcamp.tasks.label import label_batch, record_label_failure
+from mlipcamp.tasks.report import write_report
+from mlipcamp.tasks.sample import sample_structures
+from mlipcamp.tasks.simulate import simulate_liquid
+from mlipcamp.tasks.train import assemble_dataset, evaluate_model, train_model
+from mlipcamp.tasks.workspace import Workspace
+
+# Heavy steps (sampling MD, QM batches, training, production MD) each hold one of a worker's
+# slots (mlipcamp.flows.clusters.SLOTS), so Dask spreads them over free workers instead of queueing
+# several behind one busy worker; a training on device cuda also holds one GPU, an MD run on
+# device cuda 1/md.runs_per_gpu of one.
+ONE_SLOT = {"resources": task_resources("cpu")}
+# Lost labelling tasks are rerun one at a time; a level of theory that kills its worker this many
+# times in a row when run alone is broken, and its other lost structures are not rerun.
+LOST_IN_A_ROW_TO_STOP = 3
+
+
+@flow(name="mlipcamp-campaign", flow_run_name="campaign {config.name}", log_prints=True)
+def run_campaign(config: Campaign, ws: Workspace) -> str:
+    """Build, sample, label, train, evaluate, simulate, analyse and report; return the report path."""
+    logger = get_run_logger()
+    sampling, md, training = config.sampling, config.md, config.training
+    liquid_names = [liquid.name for liquid in config.liquids]
+
+    sampling_boxes, md_boxes = {}, {}
+    for liquid in config.liquids:
+        sampling_boxes[liquid.name] = build_liquid_box.with_options(
+            task_run_name=f"build {liquid.name} box n={sampling.n_molecules} (sampling)"
+        ).submit(ws, liquid, sampling.n_molecules, "sampling", sampling.seed)
+        md_boxes[liquid.name] = build_liquid_box.with_options(
+            task_run_name=f"build {liquid.name} box n={md.n_molecules} (md)"
+        ).submit(ws, liquid, md.n_molecules, "md", md.seed)
+    # plain ids, not futures: a future shared by many tasks pins them all to the worker holding it
+    sampling_box_ids = {name: future.result() for name, future in sampling_boxes.items()}
+    md_box_ids = {name: future.result() for name, future in md_boxes.items()}
+    with dask.annotate(**ONE_SLOT):
+        sample_sets = [
+            sample_structures.with_options(
+                task_run_name=f"sample {liquid.name} {Path(sampling.potential).name} {temperature:g} K"
+            ).submit(ws, sampling_box_ids[liquid.name], sampling, temperature, sampling.seed + index)
+            for liquid in config.liquids
+            for index, temperature in enumerate(sampling.temperatures)
+        ]
+    imports = {
+        d.name: import_dataset.with_options(task_run_name=f"import {d.name} ({d.level_of_theory})").submit(ws, d)
+        for d in config.datasets
+    }
+    sample_set_ids = [future.result() for future in sample_sets]
+
+    with session_scope(ws.db_url) as session:
+        structure_ids = structures_of_sample_sets(session, sample_set_ids, list(training.data_kinds))
+    labels = _label_all(ws, config, structure_ids)
+    logger.info("labels: %s", labels)
+    training_sets = sample_set_ids + [imports[d.name].result() for d in config.datasets if d.use == "train"]
+    test_sets = [(d.name, imports[d.name].result(), d.level_name) for d in config.test_sets]
+
+    trained_on = "+".join(liquid_names)
+    evaluations, analyses, datasets, steps = [], [], {}, []
+
+    def train(point: GridPoint, hyper: MaceHyperparameters, name: str, base: int | str | None = None, simulate: bool = True):
+        """Submit a model's dataset selection (once per subset), training, evaluation and MD runs."""
+        level, kind, size, replica, seed, purpose = point
+        subset = f"n{size}-r{replica}" if size is not None else "all"
+        if (level, kind, size, replica) not in datasets:
+            datasets[level, kind, size, replica] = assemble_dataset.with_options(
+                task_run_name=f"select {trained_on} {level} {kind} {subset}"
+            ).submit(ws, training_sets, level, kind, training.valid_fraction, training.test_fraction, size, replica,
+                     training.selection)
+        with dask.annotate(resources=task_resources(training.device)):
+            model = train_model.with_options(task_run_name=f"train {purpose} {trained_on} {name}").submit(
+                ws, datasets[level, kind, size, replica], seed, hyper, training.device, training.n_threads, name,
+                purpose, base,
+            )
+            evaluations.append(
+                evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device, test_sets)
+            )
+        steps.append(model)
+        for liquid in config.liquids if simulate else []:
+            run_name = f"{liquid.name}-{name}"
+            with dask.annotate(resources=task_resources(md.device, md.runs_per_gpu)):
+                run = simulate_liquid.with_options(
+                    task_run_name=f"simulate {liquid.name} {md.ensemble} {liquid.temperature:g} K {name}"
+                ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)
+            steps.append(run)
+            analyses.append(analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(
+                ws, run, config.analysis, liquid.viscosity))
+        return model
+
+    bases = {(p.level_of_theory, p.data_kind): train(p, training.base_settings, model_name(p)) for p in config.base_models()}
+    for point in config.training_grid():
+        train(point, training.mace, model_name(point))
+    for point, hyper in config.scan_grid():
+        train(point, hyper, model_name(point, hyper, training.hyperparameter_scan.grid), simulate=False)
+    for point in config.fine_tuning_grid():
+        base = bases.get((point.level_of_theory, point.data_kind))
+        try:
+            base_ref = base.result() if base is not None else training.fine_tuning.base_model
+        except Exception as exc:  # the base model's dataset step failed; it is reported below
+            logger.error("not fine-tuning %s: no base model (%s)", model_name(point), exc)
+            continue
+        train(point, training.fine_tuning_settings, model_name(point), base_ref)
+    downstream = evaluations + analyses
+    wait(downstream)
+    report = write_report.submit(ws, config.name, liquid_names).result()
+    failed = [f for f in downstream if not f.state.is_completed()]
+    if failed:
+        causes = [f.state.message for f in [*datasets.values(), *steps, *downstream] if f.state.is_failed()][:3]
+        raise RuntimeError(f"{len(failed)} steps did not complete (report written to {report}); first failures: "
+                           + " | ".join(causes or ["see the Prefect logs"]))
+    return report
+
+
+def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dict[str, int]:
+    """Fan labelling out in batches per level of theory; progress shown as a Prefect artifact.
+
+    A batch whose task is lost (its worker died, e.g. a QM code crashed the process) is split
+    into single structures. A lost single may only have shared its worker with the structure that
+    killed it (Dask blames every task a dying worker holds), so lost singles are run again one at a
+    time; a structure lost when it runs alone is recorded as a failed label. Once a level of theory
+    has killed its worker on ``LOST_IN_A_ROW_TO_STOP`` structures in a row when run alone (a broken
+    code, not a bad structure), its remaining lost singles are recorded failed without a rerun.
+    Failures are recorded in the flow's own process: the bookkeeping must not depend on a worker
+    that is being restarted after a crash.
+    """
+    labelling = config.labelling
+    size = labelling.batch_size
+    batches = [
+        (level, structure_ids[i : i + size]) for level in labelling.levels_of_theory for i in range(0, len(structure_ids), size)
+    ]
+    total = {"ok": 0, "failed": 0, "reused": 0}
+    planned = len(structure_ids) * len(labelling.levels_of_theory)
+    if not planned:
+        return total
+    progress = create_progress_artifact(progress=0.0, description=f"{config.name}: labelling batches done")
+    done = 0
+
+    def tally(counts: dict[str, int], n_structures: int) -> None:
+        nonlocal done
+        for key, count in counts.items():
+            total[key] += count
+        done += n_structures
+        update_progress_artifact(artifact_id=progress, progress=100.0 * done / planned)
+
+    wave, suspects = batches, []
+    while wave:
+        futures = {_submit_label_batch(ws, labelling, level, batch): (level, batch) for level, batch in wave}
+        wave = []
+        for future in as_completed(list(futures)):
+            level, batch = futures[future]
+            try:
+                counts = future.result()
+            except Exception:  # the task itself was lost, not a QM failure (those are recorded inside)
+                if len(batch) > 1:
+                    wave += [(level, [structure_id]) for structure_id in batch]
+                else:
+                    suspects.append((level, batch))
+                continue
+            tally(counts, len(batch))
+    lost_in_a_row = dict.fromkeys(labelling.levels_of_theory, 0)
+    for level, batch in suspects:
+        if lost_in_a_row[level] >= LOST_IN_A_ROW_TO_STOP:
+            reason = (f"labelling task lost with other structures; not run alone, as {level} killed its worker "
+                      f"on {LOST_IN_A_ROW_TO_STOP} structures in a row")
+            record_label_failure(ws, batch[0], level, reason)
+            tally({"failed": 1}, 1)
+            continue
+        try:
+            counts = _submit_label_batch(ws, labelling, level, batch).result()
+            lost_in_a_row[level] = 0
+        except Exception as exc:
+            record_label_failure(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}")
+            counts = {"failed": 1}
+            lost_in_a_row[level] += 1
+        tally(counts, 1)
+    return total
+
+
+def _submit_label_batch(ws: Workspace, labelling: Labelling, level: str, batch: list[int]) -> PrefectFuture:
+    """Submit one labelling task holding one worker slot."""
+    with dask.annotate(**ONE_SLOT):
+        return label_batch.with_options(task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}").submit(
+            ws, batch, level, labelling.n_threads, labelling.retries
+        )

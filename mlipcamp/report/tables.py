@@ -1,0 +1,105 @@
+"""The campaign report: results table (Markdown and CSV) and a comparison plot across models."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def write_csv(rows: Sequence[dict], columns: Sequence[str], path: Path) -> Path:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows({c: row.get(c) for c in columns} for row in rows)
+    return path
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(format_value(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plot_observables(rows: Sequence[dict], path: Path, title: str) -> Path:
+    """Density and self-diffusion coefficient (± SEM) of every model and liquid, side by side."""
+    done = [r for r in rows if r.get("density_g_cm3") is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.5 * max(len(done), 2) + 2), constrained_layout=True)
+    labels = [f"{r['liquid']} · {r['model']}" for r in done]
+    y = range(len(done))
+    for ax, key, unit, scale in (
+        (axes[0], "density", "g cm$^{-3}$", 1.0),
+        (axes[1], "diffusion", "10$^{-6}$ cm$^2$ s$^{-1}$", 1e6),
+    ):
+        value_key = f"{key}_g_cm3" if key == "density" else f"{key}_cm2_s"
+        sem_key = f"{key}_sem_g_cm3" if key == "density" else f"{key}_sem_cm2_s"
+        ax.errorbar([r[value_key] * scale for r in done], list(y), xerr=[(r[sem_key] or 0) * scale for r in done],
+                    fmt="o", capsize=3)
+        ax.set_yticks(list(y), labels)
+        ax.set_xlabel(f"{key} / {unit}")
+        ax.grid(alpha=0.3)
+    axes[1].set_yticklabels([])
+    fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def format_value(value: object) -> str:
+    """A table cell: 4 significant digits for floats, an em dash for missing values."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+TRAINING_COST_COLUMNS = ("device", "epochs", "train_time_s", "seconds_per_epoch", "peak_memory_mb")
+TEST_ERROR_COLUMNS = ("rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang")
+
+
+def learning_curve_rows(models: Sequence[dict]) -> list[dict]:
+    """Points of the learning curve: trained models with test errors, one series per level, data kind and
+    purpose (from scratch, fine-tuned, base). Keys as ``mlipcamp.science.evaluation.learning_curve_plot`` reads them."""
+    suffix = {"grid": "", "finetune": " fine-tuned", "base": " base"}
+    return [
+        {"series": f"{m['level_of_theory']} {m['data_kind']}{suffix[m['purpose']]}", "size": m["dataset_size"],
+         "rmse_e_mev_per_atom": m["rmse_e_test_mev_per_atom"], "rmse_f_mev_per_ang": m["rmse_f_test_mev_per_ang"]}
+        for m in models
+        if m["purpose"] in suffix and m["status"] == "ok" and m["rmse_e_test_mev_per_atom"] is not None
+    ]
+
+
+def scan_table(models: Sequence[dict]) -> tuple[list[dict], list[str]]:
+    """Rows and columns of the hyperparameter-scan table: the settings that vary, training cost, test errors."""
+    scan = [m for m in models if m["purpose"] == "scan"]
+    if not scan:
+        return [], []
+    varied = [k for k in scan[0]["hyperparameters"] if len({str(m["hyperparameters"][k]) for m in scan}) > 1]
+    columns = [*varied, "status", *TRAINING_COST_COLUMNS, *TEST_ERROR_COLUMNS]
+    rows = [{**{k: m["hyperparameters"][k] for k in varied}, **{c: m[c] for c in columns if c in m}} for m in scan]
+    return rows, columns
+
+
+def external_test_rows(models: Sequence[dict]) -> list[dict]:
+    """One row per model and imported test set: its level, size, overlap with training, and errors."""
+    return [
+        {"model": m["model"], "test_set": name, "level_of_theory": e["level_of_theory"], "n_structures": e["n_structures"],
+         "n_in_training": e["n_in_training"], "rmse_e_mev_per_atom": e["rmse_e_mev_per_atom"],
+         "rmse_f_mev_per_ang": e["rmse_f_mev_per_ang"]}
+        for m in models for name, e in sorted(m["external"].items())
+    ]
+
+
+def error_summary(error: str | None) -> str:
+    """A stored failure reason on one line for the report: its first line (what failed, and the log
+    file) and, when it quotes a log tail, that tail's last line (where the cause usually is)."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return "no reason recorded"
+    return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"

@@ -1,0 +1,1 @@
+"""Production molecular dynamics: restartable runs with a stability watch (``run``)."""

@@ -1,0 +1,1 @@
+"""The campaign file: one typed model per concern, validated before any compute."""

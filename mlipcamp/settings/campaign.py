@@ -1,0 +1,511 @@
+"""The campaign file: a typed schema that rejects bad input before any compute.
+
+Quantities carry units ("313 K", "1 fs", "1.32 g/cm^3"); fields hold them in
+K, bar, fs, g/cm³ and Å. ``load_campaign`` turns every problem into one
+``CampaignError`` whose message names the field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlipcamp.hashing import hash_json
+from mlipcamp.schema import Density, Length, Pressure, Temperature, Time, Viscosity
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class CampaignError(ValueError):
+    """A campaign file that cannot be run; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component(_Strict):
+    smiles: str
+    ratio: float = Field(1.0, gt=0, description="mole ratio of this species in the liquid")
+
+    @field_validator("smiles")
+    @classmethod
+    def _parses(cls, smiles: str) -> str:
+        from mlipcamp.science.structures.packing import InvalidSmilesError, canonical_smiles
+
+        try:
+            canonical_smiles(smiles)
+        except InvalidSmilesError as exc:
+            raise ValueError(str(exc)) from None
+        return smiles
+
+
+class Liquid(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    components: Annotated[list[Component], Field(min_length=1)]
+    temperature: Temperature
+    pressure: Pressure = 1.0
+    density: Density = Field(description="density at which the boxes are packed")
+    viscosity: Viscosity | None = Field(None, description="shear viscosity, mPa·s: adds the Yeh–Hummer corrected D")
+
+    def counts(self, n_molecules: int) -> list[tuple[str, int]]:
+        """(smiles, molecules) for a box of ``n_molecules`` following the mole ratios."""
+        total = sum(c.ratio for c in self.components)
+        counts = [round(n_molecules * c.ratio / total) for c in self.components]
+        if any(n == 0 for n in counts):
+            raise CampaignError(f"liquid {self.name}: {n_molecules} molecules are too few for its mole ratios")
+        return [(c.smiles, n) for c, n in zip(self.components, counts, strict=True)]
+
+    def box_edge_ang(self, n_molecules: int) -> float:
+        """Edge (Å) of the cubic box of ``n_molecules`` at the packing density."""
+        from ase.units import _Nav
+
+        from mlipcamp.science.structures.packing import molar_mass_g_mol
+
+        mass_g = sum(molar_mass_g_mol(smiles) * n for smiles, n in self.counts(n_molecules)) / _Nav
+        return (mass_g / self.density * 1e24) ** (1 / 3)
+
+
+def _known_level(name: str) -> str:
+    from mlipcamp.science.qm.levels import UnknownLevelError, get_level
+
+    try:
+        return get_level(name).name
+    except UnknownLevelError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class Sampling(_Strict):
+    potential: str = Field("gfn2-xtb", description="a level of theory, or a MACE model file (.model)")
+    n_molecules: int = Field(8, ge=1, description="molecules in the sampling box")
+    temperatures: Annotated[list[Temperature], Field(min_length=1, description="one sampling MD per temperature")]
+    timestep: Time = 1.0
+    n_steps: int = Field(gt=0)
+    snapshot_interval: int = Field(gt=0, description="MD steps between snapshots")
+    friction: float = Field(0.01, gt=0, description="Langevin friction, 1/fs")
+    clusters_per_snapshot: int = Field(10, ge=0)
+    cluster_size: tuple[int, int] = Field((1, 4), description="[min, max] molecules per cluster")
+    cluster_radius: Length | None = Field(None, description="cut clusters by COM radius instead (capped by cluster_size)")
+    periodic_snapshots: bool = True
+    n_threads: int = Field(1, ge=1, description="OpenMP threads of the sampling potential")
+    seed: int = 0
+
+    @field_validator("potential")
+    @classmethod
+    def _potential(cls, potential: str) -> str:
+        if potential.endswith(".model"):
+            if not Path(potential).is_file():
+                raise ValueError(f"MACE model file {potential} not found")
+            return str(Path(potential).resolve())
+        return _known_level(potential)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Sampling:
+        low, high = self.cluster_size
+        if not 1 <= low <= high:
+            raise ValueError(f"cluster_size must be [min, max] with 1 <= min <= max, got {list(self.cluster_size)}")
+        if high > self.n_molecules:
+            raise ValueError(f"cluster_size max {high} exceeds the sampling box's n_molecules {self.n_molecules}")
+        if self.snapshot_interval > self.n_steps:
+            raise ValueError("snapshot_interval is longer than n_steps: no snapshot would be taken")
+        return self
+
+
+class Labelling(_Strict):
+    levels_of_theory: Annotated[list[str], Field(min_length=1)] = ["gfn2-xtb"]
+    batch_size: int = Field(50, ge=1, description="structures per labelling task")
+    n_threads: int = Field(1, ge=1, description="OpenMP/BLAS threads per QM job")
+    retries: int = Field(1, ge=0, description="extra attempts for a failed label")
+
+    @field_validator("levels_of_theory")
+    @classmethod
+    def _levels(cls, names: list[str]) -> list[str]:
+        return [_known_level(name) for name in names]
+
+
+class ImportedDataset(_Strict):
+    """A user's labelled extxyz file, stored under a declared level of theory."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    path: Path
+    level_of_theory: str = Field(description="the level that labelled it, e.g. b97-d3bj/def2-tzvp")
+    energy_key: str = "REF_energy"
+    forces_key: str = "REF_forces"
+    stress_key: str | None = "REF_stress"
+    energy_unit: Literal["eV", "Hartree", "kcal/mol", "kJ/mol"] = "eV"
+    length_unit: Literal["Å", "Bohr"] = "Å"
+    use: Literal["train", "test"] = Field("train", description="train on it, or evaluate every model on it")
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, path: Path) -> Path:
+        if not path.is_file():
+            raise ValueError(f"dataset file {path} not found")
+        return path.resolve()
+
+    @property
+    def level_name(self) -> str:
+        """Name under which its labels are stored (see mlipcamp.science.qm.levels.declared_level)."""
+        from mlipcamp.science.qm.levels import declared_level
+
+        return declared_level(self.level_of_theory).name
+
+
+class MaceHyperparameters(_Strict):
+    num_channels: int = Field(16, ge=1)
+    max_L: int = Field(0, ge=0, le=3)
+    num_interactions: int = Field(2, ge=1)
+    correlation: int = Field(2, ge=1)
+    r_max: Length = 4.0
+    batch_size: int = Field(8, ge=1)
+    max_epochs: int = Field(30, ge=1)
+    lr: float = Field(0.01, gt=0)
+    energy_weight: float = Field(1.0, ge=0)
+    forces_weight: float = Field(100.0, ge=0)
+    default_dtype: Literal["float32", "float64"] = "float64"
+    enable_cueq: bool = Field(False, description="cuEquivariance kernels (GPU; needs the cuequivariance packages)")
+    stage_two: bool = Field(False, description="MACE's stage two from 3/4 of the epochs: energy weight 1000, lower lr")
+
+
+Purpose = Literal["grid", "base", "finetune", "scan"]
+
+
+class GridPoint(NamedTuple):
+    """The factor values of one model."""
+
+    level_of_theory: str
+    data_kind: str
+    dataset_size: int | None  # None: every available training structure
+    subset_replica: int
+    seed: int
+    purpose: Purpose = "grid"  # grid: trained from scratch; base/finetune: fine-tuning study; scan: hyperparameters
+
+
+class FineTuning(_Strict):
+    """Fine-tune a base model on small training subsets (study B)."""
+
+    base_model: str = Field("own", description="'own': train a base model here on every training structure of the "
+                                               "level and kind; or a local MACE .model file")
+    base_mace: MaceHyperparameters | None = Field(None, description="hyperparameters of the own base model "
+                                                                    "(default: training.mace)")
+    dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
+    max_epochs: int = Field(20, ge=1)
+    lr: float = Field(0.001, gt=0)
+
+    @field_validator("base_model")
+    @classmethod
+    def _base_model(cls, base_model: str) -> str:
+        if base_model == "own":
+            return base_model
+        if not base_model.endswith(".model") or not Path(base_model).is_file():
+            raise ValueError(f"base_model must be 'own' or an existing MACE .model file, got {base_model!r}")
+        return str(Path(base_model).resolve())
+
+
+class HyperparameterScan(_Strict):
+    """MACE settings to compare on one dataset: the product of the listed values (study B's scan)."""
+
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        description="MACE hyperparameter -> values, e.g. {num_channels: [32, 64], max_L: [0, 1, 2]}")
+    dataset_size: int | None = Field(None, gt=0, description="training structures of the scan dataset; null = all")
+
+    @field_validator("grid")
+    @classmethod
+    def _known_settings(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        unknown = sorted(set(grid) - set(MaceHyperparameters.model_fields))
+        if unknown:
+            raise ValueError(f"unknown MACE hyperparameters {unknown}; known: {sorted(MaceHyperparameters.model_fields)}")
+        if not grid:
+            raise ValueError("grid names no hyperparameter")
+        return grid
+
+    def settings(self, base: MaceHyperparameters) -> list[MaceHyperparameters]:
+        """``base`` with every combination of the grid's values (validated like the campaign's own)."""
+        names = list(self.grid)
+        combos = itertools.product(*(self.grid[name] for name in names))
+        return [MaceHyperparameters.model_validate(base.model_dump() | dict(zip(names, combo))) for combo in combos]
+
+
+class Training(_Strict):
+    data_kinds: Annotated[list[Literal["cluster", "periodic"]], Field(min_length=1)] = ["cluster"]
+    dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)] | None], Field(min_length=1)] = Field(
+        [None], description="training-set sizes (a learning curve); null = all available")
+    subset_replicas: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = Field(
+        [0], description="random selections per size, reproducible from their number")
+    seeds: Annotated[list[int], Field(min_length=1)]
+    selection: Literal["random", "fps"] = Field(
+        "random", description="subset selection: random, or farthest-point sampling of structure fingerprints")
+    valid_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    n_threads: int = Field(1, ge=1, description="torch threads per training on CPU")
+    mace: MaceHyperparameters = MaceHyperparameters()
+    fine_tuning: FineTuning | None = None
+    hyperparameter_scan: HyperparameterScan | None = None
+
+    @model_validator(mode="after")
+    def _scan_settings_valid(self) -> Training:
+        if self.hyperparameter_scan is not None:
+            try:
+                self.hyperparameter_scan.settings(self.mace)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"hyperparameter_scan.grid: {problems}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _replicas_need_sizes(self) -> Training:
+        if None in self.dataset_sizes and len(self.subset_replicas) > 1:
+            raise ValueError("subset_replicas of the full dataset (dataset_sizes null) would all be identical")
+        return self
+
+    @property
+    def fine_tuning_settings(self) -> MaceHyperparameters:
+        """Hyperparameters of fine-tuning runs: training.mace with the fine-tuning epochs and learning rate."""
+        ft = self.fine_tuning
+        return self.mace.model_copy(update={"max_epochs": ft.max_epochs, "lr": ft.lr}) if ft else self.mace
+
+    @property
+    def base_settings(self) -> MaceHyperparameters:
+        """Hyperparameters of the own base model."""
+        return (self.fine_tuning.base_mace if self.fine_tuning else None) or self.mace
+
+
+class Stability(_Strict):
+    """Limits of the stability watch; a run that crosses one stops early and is excluded from analysis."""
+
+    max_force: float = Field(20.0, gt=0, description="largest allowed atomic force, eV/Å")
+    density_window: tuple[Density, Density] = Field((0.2, 5.0), description="allowed density range (NPT)")
+    max_temperature_factor: float = Field(3.0, gt=1, description="runaway when T exceeds this × the target")
+    check_connectivity: bool = Field(True, description="stop when a covalent bond breaks or molecules fuse")
+
+
+class MolecularDynamics(_Strict):
+    n_molecules: int = Field(ge=2, description="molecules in the production box")
+    ensemble: Literal["npt", "nvt"] = Field("npt", description="npt: isotropic MTK; nvt: Langevin (study B)")
+    timestep: Time = 1.0
+    equilibration_steps: int = Field(0, ge=0, description="steps before production, recorded too")
+    n_steps: int = Field(gt=0, description="production steps")
+    thermostat_damping: Time = Field(100.0, description="NPT thermostat time constant; NVT Langevin friction = 1/this")
+    barostat_damping: Time = 1000.0
+    log_interval: int = Field(10, gt=0, description="steps between log rows")
+    trajectory_interval: int = Field(10, gt=0, description="steps between trajectory frames")
+    checkpoint_interval: int = Field(1000, gt=0, description="steps between checkpoints (full dynamical state)")
+    stability: Stability = Stability()
+    n_threads: int = Field(1, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    runs_per_gpu: int = Field(1, ge=1, description="MD runs sharing one GPU (device cuda): each holds 1/this of it")
+    seed: int = 0
+
+
+class Analysis(_Strict):
+    rdf_r_max: Length = 6.0
+    rdf_bins: int = Field(60, ge=5)
+    rdf_element_pairs: list[tuple[str, str]] = Field(
+        [("O", "H"), ("C", "O")], description="element pairs whose intra- and intermolecular g(r) are plotted")
+
+    @field_validator("rdf_element_pairs")
+    @classmethod
+    def _elements(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        from ase.data import chemical_symbols
+
+        unknown = sorted({element for pair in pairs for element in pair} - set(chemical_symbols[1:]))
+        if unknown:
+            raise ValueError(f"unknown element symbols {unknown}")
+        return pairs
+    diffusion_blocks: int = Field(4, ge=2)
+
+
+class Execution(_Strict):
+    cluster: str = Field("local", description="'local', or a Dask cluster profile file (deployments/dask/*.yaml)")
+    n_workers: int = Field(2, ge=1, description="Dask worker processes of the local cluster")
+    threads_per_worker: int = Field(1, ge=1)
+
+    @field_validator("cluster")
+    @classmethod
+    def _profile(cls, cluster: str) -> str:
+        if cluster != "local":
+            from mlipcamp.flows.clusters import load_profile
+
+            try:
+                load_profile(cluster)
+            except CampaignError as exc:
+                raise ValueError(str(exc).removeprefix("execution.cluster: ")) from None
+        return cluster
+
+
+def _check_unique(what: str, names: list[str]) -> None:
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} names must be unique, got {names}")
+
+
+class Campaign(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the work directory")
+    liquids: Annotated[list[Liquid], Field(min_length=1)]
+    sampling: Sampling
+    labelling: Labelling = Labelling()
+    datasets: list[ImportedDataset] = Field([], description="labelled extxyz files to import and train on")
+    training: Training
+    md: MolecularDynamics
+    analysis: Analysis = Analysis()
+    execution: Execution = Execution()
+
+    @model_validator(mode="after")
+    def _unique_liquids(self) -> Campaign:
+        _check_unique("liquid", [liquid.name for liquid in self.liquids])
+        return self
+
+    @model_validator(mode="after")
+    def _levels_can_label_periodic(self) -> Campaign:
+        if "periodic" in self.training.data_kinds:
+            from mlipcamp.science.qm.levels import check_level_supports, get_level
+
+            for name in self.labelling.levels_of_theory:
+                try:
+                    check_level_supports(get_level(name), periodic=True)
+                except ValueError as exc:
+                    raise ValueError(f"labelling.levels_of_theory with training.data_kinds periodic: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_radius_fits(self) -> Campaign:
+        radius = self.sampling.cluster_radius
+        for liquid in self.liquids if radius is not None else []:
+            edge = liquid.box_edge_ang(self.sampling.n_molecules)
+            if radius > edge / 2:
+                raise ValueError(
+                    f"sampling.cluster_radius {radius:g} Å exceeds half the {edge:.2f} Å sampling box of {liquid.name}; "
+                    "sample more molecules or cut by count"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _enough_frames(self) -> Campaign:
+        from mlipcamp.science.analysis.diffusion import MIN_BLOCK_FRAMES
+
+        md, interval = self.md, self.md.trajectory_interval
+        first = -(-md.equilibration_steps // interval)  # index of the first frame at or after equilibration
+        frames = (md.equilibration_steps + md.n_steps) // interval - first + 1
+        needed = MIN_BLOCK_FRAMES * self.analysis.diffusion_blocks
+        if frames < needed:
+            raise ValueError(
+                f"md gives {frames} production trajectory frames (steps from equilibration_steps on, every "
+                f"trajectory_interval) but diffusion with analysis.diffusion_blocks={self.analysis.diffusion_blocks} "
+                f"needs at least {needed}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _unique_datasets(self) -> Campaign:
+        _check_unique("dataset", [dataset.name for dataset in self.datasets])
+        return self
+
+    @property
+    def training_levels(self) -> list[str]:
+        """Level names models are trained per: computed levels, then declared levels of imported training sets."""
+        levels = list(self.labelling.levels_of_theory)
+        for dataset in self.datasets:
+            if dataset.use == "train" and dataset.level_name not in levels:
+                levels.append(dataset.level_name)
+        return levels
+
+    @property
+    def test_sets(self) -> list[ImportedDataset]:
+        """Imported datasets every model is evaluated on."""
+        return [dataset for dataset in self.datasets if dataset.use == "test"]
+
+    def training_grid(self) -> list[GridPoint]:
+        """Every model trained from scratch: levels × data kinds × dataset sizes × subset replicas × seeds."""
+        t = self.training
+        return [
+            GridPoint(level, kind, size, replica if size is not None else 0, seed)
+            for level in self.training_levels
+            for kind in t.data_kinds
+            for size in t.dataset_sizes
+            for replica in (t.subset_replicas if size is not None else [0])
+            for seed in t.seeds
+        ]
+
+    def base_models(self) -> list[GridPoint]:
+        """The own base models of fine-tuning, one per level and data kind, on every training structure."""
+        t = self.training
+        if t.fine_tuning is None or t.fine_tuning.base_model != "own":
+            return []
+        return [GridPoint(level, kind, None, 0, t.seeds[0], "base") for level in self.training_levels for kind in t.data_kinds]
+
+    def fine_tuning_grid(self) -> list[GridPoint]:
+        """Every fine-tuned model: levels × data kinds × fine-tuning sizes × subset replicas × seeds."""
+        t = self.training
+        if t.fine_tuning is None:
+            return []
+        return [
+            GridPoint(level, kind, size, replica, seed, "finetune")
+            for level in self.training_levels
+            for kind in t.data_kinds
+            for size in t.fine_tuning.dataset_sizes
+            for replica in t.subset_replicas
+            for seed in t.seeds
+        ]
+
+    def scan_grid(self) -> list[tuple[GridPoint, MaceHyperparameters]]:
+        """The hyperparameter scan: each setting on one dataset (first level and kind, first replica and seed)."""
+        t = self.training
+        if t.hyperparameter_scan is None:
+            return []
+        size = t.hyperparameter_scan.dataset_size
+        point = GridPoint(self.training_levels[0], t.data_kinds[0], size, t.subset_replicas[0] if size else 0,
+                          t.seeds[0], "scan")
+        return [(point, settings) for settings in t.hyperparameter_scan.settings(t.mace)]
+
+    @property
+    def n_models(self) -> int:
+        """Models the campaign trains: scratch grid, base models, fine-tuned models and the scan."""
+        return len(self.training_grid()) + len(self.base_models()) + len(self.fine_tuning_grid()) + len(self.scan_grid())
+
+    @property
+    def config_hash(self) -> str:
+        return hash_json(self.model_dump(mode="json"))
+
+
+def model_name(point: GridPoint, hyper: MaceHyperparameters | None = None, scanned: dict | None = None) -> str:
+    """A model's name from its factor values, e.g. ``gfn2-xtb-cluster-n100-r0-seed1`` or
+    ``gfn2-xtb-cluster-finetune-n20-r0-seed1``; scan models add the scanned settings."""
+    level, kind, size, replica, seed, purpose = point
+    parts = [level, kind] + ([] if purpose == "grid" else [purpose])
+    parts += [f"n{size}-r{replica}"] if size is not None else []
+    parts += [f"{name}{getattr(hyper, name)}" for name in scanned or {}]
+    return "-".join(parts + ([] if purpose == "base" else [f"seed{seed}"]))
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign file; raise CampaignError naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise CampaignError(f"{path}: campaign file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CampaignError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CampaignError(f"{path}: expected a mapping of campaign settings at the top level")
+    try:
+        return Campaign.model_validate(data)
+    except ValidationError as exc:
+        raise CampaignError(f"{path}: " + "; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def _describe(error: dict) -> str:
+    location = ""
+    for part in error["loc"]:
+        location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    message = re.sub(r"^(Value error|Assertion failed), ", "", message)
+    return f"{location or '(top level)'}: {message}"

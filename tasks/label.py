@@ -1,0 +1,90 @@
+"""label: QM energies and forces for batches of structures on Dask workers."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from sqlalchemy import select
+
+from mlipcamp.db.engine import session_scope
+from mlipcamp.db.models import Label, Structure
+from mlipcamp.db.records import level_row
+from mlipcamp.science.qm import LabelResult, get_level, label_structures
+from mlipcamp.tasks.workspace import Workspace
+
+
+@task(retries=1)
+def label_batch(ws: Workspace, structure_ids: list[int], level_name: str, n_threads: int, retries: int) -> dict[str, int]:
+    """Label the structures that have no final label at this level; return counts ok / failed / reused."""
+    logger = get_run_logger()
+    level = get_level(level_name)
+    with session_scope(ws.db_url) as session:
+        level_id = level_row(session, level).id
+        labels = {
+            label.structure_id: label
+            for label in session.scalars(
+                select(Label).where(Label.level_of_theory_id == level_id, Label.structure_id.in_(structure_ids))
+            )
+        }
+        final = {i for i, label in labels.items() if label.status == "ok" or label.attempts > retries}
+        todo = [s for s in session.scalars(select(Structure).where(Structure.id.in_(structure_ids))) if s.id not in final]
+        atoms = [ws.store.get_atoms(s.file) for s in todo]
+        previous_attempts = {s.id: labels[s.id].attempts if s.id in labels else 0 for s in todo}
+    if not todo:
+        return {"ok": 0, "failed": 0, "reused": len(structure_ids)}
+
+    results = label_structures(atoms, level, n_threads=n_threads)
+    attempts = [previous_attempts[s.id] + 1 for s in todo]
+    for _ in range(retries):
+        again = [i for i, r in enumerate(results) if not r.ok and attempts[i] <= retries]
+        if not again:
+            break
+        for i, result in zip(again, label_structures([atoms[i] for i in again], level, n_threads=n_threads), strict=True):
+            results[i] = result
+            attempts[i] += 1
+
+    with session_scope(ws.db_url) as session:
+        for structure, result, n_attempts in zip(todo, results, attempts, strict=True):
+            _record(session, ws, structure.id, level_id, result, n_attempts)
+    n_ok = sum(r.ok for r in results)
+    for structure, result in zip(todo, results, strict=True):
+        if not result.ok:
+            logger.warning("label failed for structure %d (%s): %s", structure.id, structure.formula, result.error)
+    logger.info("%s: %d labelled, %d failed, %d reused", level.name, n_ok, len(results) - n_ok, len(structure_ids) - len(todo))
+    return {"ok": n_ok, "failed": len(results) - n_ok, "reused": len(structure_ids) - len(todo)}
+
+
+def _record(session, ws: Workspace, structure_id: int, level_id: int, result: LabelResult, attempts: int) -> None:
+    arrays_file = arrays_sha = None
+    if result.ok:
+        arrays = {"forces_eV_ang": result.forces_eV_ang}
+        if result.stress_eV_ang3 is not None:
+            arrays["stress_eV_ang3"] = result.stress_eV_ang3
+        arrays_file, arrays_sha = ws.store.put_arrays(**arrays)
+    label = session.scalars(
+        select(Label).where(Label.structure_id == structure_id, Label.level_of_theory_id == level_id)
+    ).first()
+    if label is None:
+        label = Label(structure_id=structure_id, level_of_theory_id=level_id)
+        session.add(label)
+    label.status = "ok" if result.ok else "failed"
+    label.energy_ev = result.energy_eV if result.ok else None
+    label.arrays_file, label.arrays_sha256 = arrays_file, arrays_sha
+    label.error = result.error
+    label.wall_time_s = result.wall_time_s
+    label.host = result.host
+    label.attempts = attempts
+
+
+@task
+def record_label_failure(ws: Workspace, structure_id: int, level_name: str, reason: str) -> None:
+    """Store a failed label for a structure whose labelling task itself was lost (e.g. its worker died)."""
+    level = get_level(level_name)
+    with session_scope(ws.db_url) as session:
+        level_id = level_row(session, level).id
+        label = session.scalars(
+            select(Label).where(Label.structure_id == structure_id, Label.level_of_theory_id == level_id)
+        ).first()
+        attempts = (label.attempts if label is not None else 0) + 1
+        failure = LabelResult(False, None, None, None, reason, 0.0, "lost")
+        _record(session, ws, structure_id, level_id, failure, attempts)
+    get_run_logger().warning("structure %d at %s recorded as failed: %s", structure_id, level.name, reason)

@@ -1,0 +1,96 @@
+"""sample: MD of a liquid box at one temperature, cut into clusters and periodic snapshots."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from ase.calculators.calculator import Calculator
+from prefect import get_run_logger, task
+from threadpoolctl import threadpool_limits
+
+from mlipcamp.db.engine import session_scope
+from mlipcamp.db.models import LiquidBox, SampleMember, SampleSet
+from mlipcamp.db.records import find_by_key, link_to_campaign, structure_row
+from mlipcamp.settings.campaign import Sampling
+from mlipcamp.hashing import hash_json, sha256_file
+from mlipcamp.science.qm import get_level, make_calculator
+from mlipcamp.science.structures import cut_clusters, periodic_snapshot, sample_liquid
+from mlipcamp.science.training import resolve_device
+from mlipcamp.tasks.workspace import Workspace
+
+
+@task(retries=1)
+def sample_structures(ws: Workspace, box_id: int, sampling: Sampling, temperature_K: float, seed: int) -> int:
+    """Id of the SampleSet of clusters and snapshots sampled from box ``box_id`` at ``temperature_K``."""
+    logger = get_run_logger()
+    potential = _potential_identity(sampling.potential)
+    settings = sampling.model_dump(mode="json", exclude={"temperatures", "seed", "n_threads"})
+    with session_scope(ws.db_url) as session:
+        box = session.get(LiquidBox, box_id)
+        key = hash_json({"step": "sample/2", "box": box.key, "potential": potential, "settings": settings,
+                         "temperature_K": temperature_K, "seed": seed})
+        if (row := find_by_key(session, SampleSet, key)) is not None:
+            link_to_campaign(session, ws.campaign_id, "sample_set", row.id)
+            return row.id
+        liquid, box_structure_id = box.liquid, box.structure_id
+        atoms = ws.store.get_atoms(box.structure.file)
+
+    start = time.perf_counter()
+    with threadpool_limits(limits=sampling.n_threads):  # Dask workers start with OMP_NUM_THREADS=1
+        snapshots = sample_liquid(
+            atoms,
+            sampling_calculator(sampling.potential, sampling.n_threads),
+            temperature_K=temperature_K,
+            n_steps=sampling.n_steps,
+            timestep_fs=sampling.timestep,
+            interval=sampling.snapshot_interval,
+            seed=seed,
+            friction_per_fs=sampling.friction,
+            progress=lambda done, total: logger.info("sampling %s at %g K: step %d/%d", liquid, temperature_K, done, total),
+        )
+    rng = np.random.default_rng(seed)
+    structures: list[tuple[str, object]] = []
+    for snapshot in snapshots:
+        clusters = cut_clusters(snapshot, sampling.cluster_size, sampling.clusters_per_snapshot, rng,
+                                radius_ang=sampling.cluster_radius)
+        structures += [("cluster", cluster) for cluster in clusters]
+        if sampling.periodic_snapshots:
+            structures.append(("periodic", periodic_snapshot(snapshot)))
+    wall_time = time.perf_counter() - start
+
+    with session_scope(ws.db_url) as session:
+        sample_set = SampleSet(
+            key=key, liquid=liquid, box_structure_id=box_structure_id, potential=potential,
+            temperature_k=temperature_K, n_steps=sampling.n_steps, timestep_fs=sampling.timestep,
+            settings=settings | {"seed": seed}, wall_time_s=wall_time,
+        )
+        session.add(sample_set)
+        session.flush()
+        member_ids: set[int] = set()
+        for kind, structure in structures:
+            source = {"sample_set": key, "liquid": liquid, "step": int(structure.info.get("sample_step", -1))}
+            member_ids.add(structure_row(session, ws.store, structure, kind, source).id)
+        session.add_all(SampleMember(sample_set_id=sample_set.id, structure_id=i) for i in sorted(member_ids))
+        link_to_campaign(session, ws.campaign_id, "sample_set", sample_set.id)
+    logger.info("sampled %s at %g K: %d snapshots -> %d structures in %.1f s", liquid, temperature_K,
+                len(snapshots), len(member_ids), wall_time)
+    return sample_set.id
+
+
+def sampling_calculator(potential: str, n_threads: int) -> Calculator:
+    """The calculator driving the sampling MD: a level of theory, or a MACE model file."""
+    if not potential.endswith(".model"):
+        return make_calculator(get_level(potential))
+    import torch
+    from mace.calculators import MACECalculator
+
+    torch.set_num_threads(n_threads)
+    return MACECalculator(model_paths=potential, device=resolve_device("auto"), default_dtype="float64")
+
+
+def _potential_identity(potential: str) -> str:
+    """What keys the sampling: the level's hash, or the model file's sha256 (not its path)."""
+    if potential.endswith(".model"):
+        return f"mace:{sha256_file(potential)}"
+    return f"{potential}:{get_level(potential).hash}"
