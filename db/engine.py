@@ -1,4 +1,4 @@
-"""Engine, sessions and schema migration of the results database."""
+"""Engine, sessions and schema migration of the results database (``Session`` re-exported for type hints)."""
 
 from __future__ import annotations
 

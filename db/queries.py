@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mlipcamp.db.models import SampleMember, Structure
+from mlipcamp.db.models import (
+    CampaignMember,
+    Dataset,
+    DatasetMember,
+    Label,
+    LevelOfTheoryRow,
+    MDRun,
+    Model,
+    Observable,
+    SampleMember,
+    SampleSet,
+    Structure,
+)
 
 
 def structures_of_sample_sets(session: Session, sample_set_ids: list[int], kinds: list[str]) -> list[int]:
@@ -21,8 +36,7 @@ def structures_of_sample_sets(session: Session, sample_set_ids: list[int], kinds
 
 
 def campaign_row_ids(session: Session, campaign_id: int, table: str) -> list[int]:
-    from mlipcamp.db.models import CampaignMember
-
+    """Ids of the rows of ``table`` that a campaign produced or reused."""
     query = select(CampaignMember.row_id).where(
         CampaignMember.campaign_id == campaign_id, CampaignMember.table == table
     ).order_by(CampaignMember.row_id)
@@ -38,8 +52,6 @@ RESULT_COLUMNS = (
 
 def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list[dict]:
     """One row per model of the campaign and liquid: factors, test errors and the MD observables with SEMs."""
-    from mlipcamp.db.models import Dataset, LevelOfTheoryRow, MDRun, Model, Observable
-
     model_ids = campaign_row_ids(session, campaign_id, "model")
     run_ids = campaign_row_ids(session, campaign_id, "md_run")
     runs = {(r.model_id, r.liquid): r for r in session.scalars(select(MDRun).where(MDRun.id.in_(run_ids)))}
@@ -94,8 +106,6 @@ MODEL_COLUMNS = (
 def model_rows(session: Session, campaign_id: int) -> list[dict]:
     """One row per model of the campaign: factors, training cost, errors per split, hyperparameters, the
     force-decomposition and imported-test-set errors (dicts), and the failure reason."""
-    from mlipcamp.db.models import Dataset, LevelOfTheoryRow, Model
-
     query = (
         select(Model, Dataset, LevelOfTheoryRow)
         .join(Dataset, Dataset.id == Model.dataset_id)
@@ -123,26 +133,27 @@ def model_rows(session: Session, campaign_id: int) -> list[dict]:
     return rows
 
 
-def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  # noqa: ANN001 (mlipcamp.settings.campaign.Campaign)
+class StagePlan(NamedTuple):
+    """What a campaign plans, as the status counts need it."""
+
+    n_liquids: int
+    n_sample_sets: int
+    levels: Sequence[str]
+    data_kinds: Sequence[str]
+    n_models: int
+
+
+def campaign_status(session: Session, campaign_id: int, plan: StagePlan) -> list[dict]:
     """Per stage: planned, done, failed and pending counts (planned None where it is unknown yet)."""
-    from sqlalchemy import func
-
-    from mlipcamp.db.models import Label, LevelOfTheoryRow, MDRun, Model, Observable
-
-    n_liquids = len(config.liquids)
-    levels = config.labelling.levels_of_theory
-    kinds = config.training.data_kinds
     boxes = len(campaign_row_ids(session, campaign_id, "liquid_box"))
-    from mlipcamp.db.models import SampleSet
-
     sample_sets = list(session.scalars(select(SampleSet.id).where(
         SampleSet.id.in_(campaign_row_ids(session, campaign_id, "sample_set")), SampleSet.box_structure_id.is_not(None))))
-    structure_ids = structures_of_sample_sets(session, sample_sets, list(kinds)) if sample_sets else []
+    structure_ids = structures_of_sample_sets(session, sample_sets, list(plan.data_kinds)) if sample_sets else []
     label_counts = dict(
         session.execute(
             select(Label.status, func.count())
             .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Label.level_of_theory_id)
-            .where(Label.structure_id.in_(structure_ids), LevelOfTheoryRow.name.in_(levels))
+            .where(Label.structure_id.in_(structure_ids), LevelOfTheoryRow.name.in_(plan.levels))
             .group_by(Label.status)
         ).all()
     )
@@ -154,15 +165,15 @@ def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  
         session.scalars(select(Observable.md_run_id).where(
             Observable.md_run_id.in_([r.id for r in ok_runs]), Observable.name == "density_g_cm3"))
     )
-    n_sample_sets = n_liquids * len(config.sampling.temperatures)
-    label_planned = len(structure_ids) * len(levels) if len(sample_sets) == n_sample_sets else None
+    label_planned = len(structure_ids) * len(plan.levels) if len(sample_sets) == plan.n_sample_sets else None
     rows = [
-        ("build", 2 * n_liquids, boxes, 0),
-        ("sample", n_sample_sets, len(sample_sets), 0),
+        ("build", 2 * plan.n_liquids, boxes, 0),
+        ("sample", plan.n_sample_sets, len(sample_sets), 0),
         ("label", label_planned, label_counts.get("ok", 0), label_counts.get("failed", 0)),
-        ("train", config.n_models, len(ok_models), len(models) - len(ok_models)),
+        ("train", plan.n_models, len(ok_models), len(models) - len(ok_models)),
         ("evaluate", len(ok_models), sum(m.rmse_e_test_mev_per_atom is not None for m in ok_models), 0),
-        ("simulate", sum(m.purpose != "scan" for m in ok_models) * n_liquids, len(ok_runs), len(runs) - len(ok_runs)),
+        ("simulate", sum(m.purpose != "scan" for m in ok_models) * plan.n_liquids, len(ok_runs),
+         len(runs) - len(ok_runs)),
         ("analyse", len(ok_runs), len(analysed), 0),
     ]
     return [
@@ -172,26 +183,79 @@ def campaign_status(session: Session, campaign_id: int, config) -> list[dict]:  
     ]
 
 
-def labelled_structures(session: Session, store, level_name: str, kind: str | None = None) -> list:  # noqa: ANN001
-    """Every good label at a level (by stored name) as mlipcamp.science.datasets.LabelledStructure, in structure-hash order."""
-    from mlipcamp.db.models import Label, LevelOfTheoryRow
-    from mlipcamp.science.datasets import LabelledStructure
+class LabelRow(NamedTuple):
+    """A good label with its structure: store files, energy (eV), content hash, periodicity."""
 
+    label_id: int
+    structure_hash: str
+    structure_file: str
+    energy_ev: float
+    arrays_file: str
+    pbc: bool
+
+
+def _label_rows(query) -> list[LabelRow]:  # noqa: ANN001 (a select of Label joined to Structure)
+    return [LabelRow(*row) for row in query]
+
+
+def _label_columns():  # noqa: ANN202
+    return select(Label.id, Structure.hash, Structure.file, Label.energy_ev, Label.arrays_file, Structure.pbc).join(
+        Structure, Structure.id == Label.structure_id)
+
+
+def labelled_structures(session: Session, level_name: str, kind: str | None = None) -> list[LabelRow]:
+    """Every good label at a level (by stored name), of one kind if given, in structure-hash order."""
     query = (
-        select(Structure, Label)
-        .join(Label, Label.structure_id == Structure.id)
+        _label_columns()
         .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Label.level_of_theory_id)
         .where(LevelOfTheoryRow.name == level_name, Label.status == "ok")
         .order_by(Structure.hash)
     )
     if kind is not None:
         query = query.where(Structure.kind == kind)
-    labelled = []
-    for structure, label in session.execute(query).all():
-        arrays = store.get_arrays(label.arrays_file)
-        atoms = store.get_atoms(structure.file)
-        labelled.append(LabelledStructure(
-            atoms=atoms, energy_eV=label.energy_ev, forces_eV_ang=arrays["forces_eV_ang"],
-            stress_eV_ang3=arrays.get("stress_eV_ang3"), kind="periodic" if structure.pbc else "cluster",
-        ))
-    return labelled
+    return _label_rows(session.execute(query))
+
+
+def good_labels_of_sample_sets(session: Session, sample_set_ids: Sequence[int], level_id: int,
+                               kind: str | None = None) -> list[LabelRow]:
+    """Good labels at a level of the structures (of one kind, if given) in these sample sets, in
+    structure-hash order."""
+    query = (
+        _label_columns()
+        .join(SampleMember, SampleMember.structure_id == Structure.id)
+        .where(SampleMember.sample_set_id.in_(sample_set_ids), Label.level_of_theory_id == level_id,
+               Label.status == "ok")
+        .distinct()
+        .order_by(Structure.hash)
+    )
+    if kind is not None:
+        query = query.where(Structure.kind == kind)
+    return _label_rows(session.execute(query))
+
+
+def dataset_labels(session: Session, dataset_id: int) -> list[tuple[str, LabelRow]]:
+    """(split, label) of every member of a dataset, in structure-hash order."""
+    query = (
+        select(DatasetMember.split, *_label_columns().selected_columns)
+        .join(Label, Label.id == DatasetMember.label_id)
+        .join(Structure, Structure.id == Label.structure_id)
+        .where(DatasetMember.dataset_id == dataset_id)
+        .order_by(Structure.hash)
+    )
+    return [(split, LabelRow(*rest)) for split, *rest in session.execute(query)]
+
+
+def labels_at_level(session: Session, structure_ids: Sequence[int], level_id: int) -> dict[int, Label]:
+    """The labels of these structures at a level, by structure id (absent: never labelled)."""
+    query = select(Label).where(Label.level_of_theory_id == level_id, Label.structure_id.in_(structure_ids))
+    return {label.structure_id: label for label in session.scalars(query)}
+
+
+def structures_by_id(session: Session, structure_ids: Sequence[int]) -> list[Structure]:
+    """The structure rows of these ids, in id order."""
+    return list(session.scalars(select(Structure).where(Structure.id.in_(structure_ids)).order_by(Structure.id)))
+
+
+def observable_names(session: Session, md_run_id: int) -> set[str]:
+    """Names of the observables stored for an MD run."""
+    return set(session.scalars(select(Observable.name).where(Observable.md_run_id == md_run_id)))

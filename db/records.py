@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from pathlib import Path
+
 from ase import Atoms
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mlipcamp.db.models import Base, LevelOfTheoryRow, Structure
-from mlipcamp.hashing import hash_atoms
-from mlipcamp.science.qm.levels import LevelOfTheory
+from mlipcamp.db.models import Artifact, Base, CampaignMember, CampaignRow, LevelOfTheoryRow, Structure
 from mlipcamp.db.store import FileStore
+from mlipcamp.hashing import hash_atoms, sha256_file
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -32,9 +33,9 @@ def get_or_create(session: Session, model: type[RowT], unique: dict[str, Any], *
         return session.scalars(query).one()
 
 
-def level_row(session: Session, level: LevelOfTheory) -> LevelOfTheoryRow:
-    fields = level.model_dump()
-    return get_or_create(session, LevelOfTheoryRow, {"hash": level.hash}, **fields)
+def level_row(session: Session, level_hash: str, **fields: Any) -> LevelOfTheoryRow:
+    """The row of a level of theory, unique by its content hash; ``fields``: name, code, method…"""
+    return get_or_create(session, LevelOfTheoryRow, {"hash": level_hash}, **fields)
 
 
 def structure_row(session: Session, store: FileStore, atoms: Atoms, kind: str, source: dict[str, Any]) -> Structure:
@@ -62,8 +63,6 @@ def structure_row(session: Session, store: FileStore, atoms: Atoms, kind: str, s
 
 def link_to_campaign(session: Session, campaign_id: int, table: str, row_id: int) -> None:
     """Record that a campaign produced or reused a row."""
-    from mlipcamp.db.models import CampaignMember
-
     get_or_create(session, CampaignMember, {"campaign_id": campaign_id, "table": table, "row_id": row_id})
 
 
@@ -71,10 +70,28 @@ def find_by_key(session: Session, model: type[RowT], key: str) -> RowT | None:
     return session.scalars(select(model).filter_by(key=key)).first()
 
 
-def record_artifact(session: Session, owner: str, name: str, kind: str, path) -> None:  # noqa: ANN001
+def record_artifact(session: Session, owner: str, name: str, kind: str, path: str | Path) -> None:
     """List a file a person looks at (plot, report) under its owner, e.g. ``md_run:3``."""
-    from mlipcamp.db.models import Artifact
-    from mlipcamp.hashing import sha256_file
-
     row = get_or_create(session, Artifact, {"owner": owner, "name": name}, kind=kind, path=str(path), sha256=sha256_file(path))
     row.path, row.sha256 = str(path), sha256_file(path)
+
+
+def register_campaign(session: Session, name: str, config: dict[str, Any], config_hash: str, create: bool) -> int | None:
+    """The campaign's row id (its config stored when ``create``); None if absent and not created.
+
+    When ``create`` finds the campaign with another configuration, its membership is cleared: the
+    run links every row of the new plan again (reused or new), so tables and reports list the
+    current plan only, not models or MD runs of an earlier version of the file. The rows stay.
+    """
+    row = session.scalars(select(CampaignRow).filter_by(name=name)).first()
+    if row is None and not create:
+        return None
+    if row is None:
+        row = CampaignRow(name=name, config={}, config_hash="")
+        session.add(row)
+    if create and row.config_hash != config_hash:
+        if row.id is not None:
+            session.execute(delete(CampaignMember).where(CampaignMember.campaign_id == row.id))
+        row.config, row.config_hash = config, config_hash
+    session.flush()
+    return row.id

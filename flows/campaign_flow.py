@@ -1,4 +1,4 @@
-"""The campaign flow: composes the steps of ``tasks.steps``; no science here."""
+"""The campaign flow: composes the Prefect tasks of ``mlipcamp.tasks``; no science here."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed, wait
 
-from mlipcamp.db.engine import session_scope
 from mlipcamp.flows.clusters import task_resources
-from mlipcamp.db.queries import structures_of_sample_sets
-from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling, MaceHyperparameters, model_name
+from mlipcamp.science.training.settings import MaceHyperparameters
+from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling, model_name
+from mlipcamp.settings.execution import LabellingExecution
 from mlipcamp.tasks.analyse import analyse_run
 from mlipcamp.tasks.build import build_liquid_box
-from mlipcamp.tasks.imports import import_dataset
-from mlipcamp.tasks.label import label_batch, record_label_failure
+from mlipcamp.tasks.evaluate import evaluate_model
+from mlipcamp.tasks.labelled_files import import_dataset
+from mlipcamp.tasks.label import label_batch, record_label_failure, structures_to_label
 from mlipcamp.tasks.report import write_report
 from mlipcamp.tasks.sample import sample_structures
 from mlipcamp.tasks.simulate import simulate_liquid
-from mlipcamp.tasks.train import assemble_dataset, evaluate_model, train_model
+from mlipcamp.tasks.train import assemble_dataset, train_model
 from mlipcamp.tasks.workspace import Workspace
 
 # Heavy steps (sampling MD, QM batches, training, production MD) each hold one of a worker's
@@ -37,7 +38,7 @@ LOST_IN_A_ROW_TO_STOP = 3
 def run_campaign(config: Campaign, ws: Workspace) -> str:
     """Build, sample, label, train, evaluate, simulate, analyse and report; return the report path."""
     logger = get_run_logger()
-    sampling, md, training = config.sampling, config.md, config.training
+    sampling, md, training, execution = config.sampling, config.md, config.training, config.execution
     liquid_names = [liquid.name for liquid in config.liquids]
 
     sampling_boxes, md_boxes = {}, {}
@@ -55,7 +56,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
         sample_sets = [
             sample_structures.with_options(
                 task_run_name=f"sample {liquid.name} {Path(sampling.potential).name} {temperature:g} K"
-            ).submit(ws, sampling_box_ids[liquid.name], sampling, temperature, sampling.seed + index)
+            ).submit(ws, sampling_box_ids[liquid.name], sampling, execution.sampling, temperature, sampling.seed + index)
             for liquid in config.liquids
             for index, temperature in enumerate(sampling.temperatures)
         ]
@@ -65,8 +66,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     }
     sample_set_ids = [future.result() for future in sample_sets]
 
-    with session_scope(ws.db_url) as session:
-        structure_ids = structures_of_sample_sets(session, sample_set_ids, list(training.data_kinds))
+    structure_ids = structures_to_label(ws, sample_set_ids, training.data_kinds)  # in this process: a look-up
     labels = _label_all(ws, config, structure_ids)
     logger.info("labels: %s", labels)
     training_sets = sample_set_ids + [imports[d.name].result() for d in config.datasets if d.use == "train"]
@@ -84,21 +84,19 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
                 task_run_name=f"select {trained_on} {level} {kind} {subset}"
             ).submit(ws, training_sets, level, kind, training.valid_fraction, training.test_fraction, size, replica,
                      training.selection)
-        with dask.annotate(resources=task_resources(training.device)):
+        with dask.annotate(resources=task_resources(execution.training.device)):
             model = train_model.with_options(task_run_name=f"train {purpose} {trained_on} {name}").submit(
-                ws, datasets[level, kind, size, replica], seed, hyper, training.device, training.n_threads, name,
-                purpose, base,
+                ws, datasets[level, kind, size, replica], seed, hyper, execution.training, name, purpose, base,
             )
-            evaluations.append(
-                evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(ws, model, training.device, test_sets)
-            )
+            evaluations.append(evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(
+                ws, model, execution.training, test_sets))
         steps.append(model)
         for liquid in config.liquids if simulate else []:
             run_name = f"{liquid.name}-{name}"
-            with dask.annotate(resources=task_resources(md.device, md.runs_per_gpu)):
+            with dask.annotate(resources=task_resources(execution.md.device, execution.md.runs_per_gpu)):
                 run = simulate_liquid.with_options(
                     task_run_name=f"simulate {liquid.name} {md.ensemble} {liquid.temperature:g} K {name}"
-                ).submit(ws, model, liquid, md_box_ids[liquid.name], md, run_name)
+                ).submit(ws, model, liquid, md_box_ids[liquid.name], md, execution.md, run_name)
             steps.append(run)
             analyses.append(analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(
                 ws, run, config.analysis, liquid.viscosity))
@@ -140,8 +138,8 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     Failures are recorded in the flow's own process: the bookkeeping must not depend on a worker
     that is being restarted after a crash.
     """
-    labelling = config.labelling
-    size = labelling.batch_size
+    labelling, execution = config.labelling, config.execution.labelling
+    size = execution.batch_size
     batches = [
         (level, structure_ids[i : i + size]) for level in labelling.levels_of_theory for i in range(0, len(structure_ids), size)
     ]
@@ -161,7 +159,7 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
 
     wave, suspects = batches, []
     while wave:
-        futures = {_submit_label_batch(ws, labelling, level, batch): (level, batch) for level, batch in wave}
+        futures = {_submit_label_batch(ws, labelling, execution, level, batch): (level, batch) for level, batch in wave}
         wave = []
         for future in as_completed(list(futures)):
             level, batch = futures[future]
@@ -183,7 +181,7 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
             tally({"failed": 1}, 1)
             continue
         try:
-            counts = _submit_label_batch(ws, labelling, level, batch).result()
+            counts = _submit_label_batch(ws, labelling, execution, level, batch).result()
             lost_in_a_row[level] = 0
         except Exception as exc:
             record_label_failure(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}")
@@ -193,9 +191,10 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     return total
 
 
-def _submit_label_batch(ws: Workspace, labelling: Labelling, level: str, batch: list[int]) -> PrefectFuture:
+def _submit_label_batch(ws: Workspace, labelling: Labelling, execution: LabellingExecution, level: str,
+                        batch: list[int]) -> PrefectFuture:
     """Submit one labelling task holding one worker slot."""
     with dask.annotate(**ONE_SLOT):
         return label_batch.with_options(task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}").submit(
-            ws, batch, level, labelling.n_threads, labelling.retries
+            ws, batch, level, execution.n_threads, labelling.retries
         )

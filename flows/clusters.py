@@ -3,34 +3,10 @@ cluster described by a profile file (see deployments/dask/)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from mlipcamp.settings.campaign import CampaignError, Execution
-
-
-class ClusterProfile(BaseModel):
-    """A Dask cluster class with its arguments; ``adapt_kwargs`` make it scale with the work."""
-
-    model_config = ConfigDict(extra="forbid")
-    cluster_class: str = Field(description="import path, e.g. dask_jobqueue.SLURMCluster")
-    cluster_kwargs: dict[str, Any] = {}
-    adapt_kwargs: dict[str, Any] | None = None
-
-    @field_validator("cluster_class")
-    @classmethod
-    def _importable(cls, path: str) -> str:
-        import importlib
-
-        module, _, name = path.rpartition(".")
-        try:
-            getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError, ValueError):
-            raise ValueError(f"cannot import cluster class {path!r}") from None
-        return path
+from mlipcamp.flows.local_cluster import RestartingLocalCluster
+from mlipcamp.settings.execution import Execution, load_profile
 
 
 SLOTS = "slots"  # Dask resource every worker advertises (its threads); each heavy task takes one
@@ -74,17 +50,6 @@ def local_gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def load_profile(path: str | Path) -> ClusterProfile:
-    """Read a cluster profile; raise CampaignError naming the file and field."""
-    path = Path(path)
-    if not path.is_file():
-        raise CampaignError(f"execution.cluster: profile {path} not found")
-    try:
-        return ClusterProfile.model_validate(yaml.safe_load(path.read_text()))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise CampaignError(f"execution.cluster: profile {path} is invalid: {exc}") from None
-
-
 def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any]:
     """Keyword arguments of prefect_dask.DaskTaskRunner for the campaign's execution section."""
     if execution.cluster == "local":
@@ -92,7 +57,7 @@ def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any
         if gpus := local_gpu_count():  # local workers share this machine's GPUs
             resources[GPU] = gpus
         return {
-            "cluster_class": "mlipcamp.flows.local_cluster.RestartingLocalCluster",
+            "cluster_class": RestartingLocalCluster,
             "cluster_kwargs": {
                 "n_workers": execution.n_workers,
                 "threads_per_worker": execution.threads_per_worker,

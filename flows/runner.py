@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mlipcamp.db.engine import init_db, redact, session_scope, sqlite_url
+from mlipcamp.db.records import register_campaign
 from mlipcamp.settings.campaign import Campaign, CampaignError, load_campaign
 from mlipcamp.tasks.workspace import Workspace
 
@@ -33,36 +34,12 @@ def open_campaign(config_path: str | Path, workdir: str | Path | None = None, cr
     if create:
         workdir.mkdir(parents=True, exist_ok=True)
     init_db(url)
-    campaign_id = _register(url, campaign, create)
+    with session_scope(url) as session:
+        campaign_id = register_campaign(session, campaign.name, campaign.model_dump(mode="json"),
+                                        campaign.config_hash, create)
     if campaign_id is None:
         raise CampaignNotRun(f"campaign {campaign.name} is not in database {redact(url)}: {hint}")
     return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id)
-
-
-def _register(url: str, campaign: Campaign, create: bool) -> int | None:
-    """The campaign's row id (its config stored when ``create``); None if absent and not created.
-
-    When ``create`` finds the campaign with another configuration, its membership is cleared: the
-    run links every row of the new plan again (reused or new), so tables and reports list the
-    current plan only, not models or MD runs of an earlier version of the file. The rows stay.
-    """
-    from sqlalchemy import delete, select
-
-    from mlipcamp.db.models import Campaign as CampaignRow, CampaignMember
-
-    with session_scope(url) as session:
-        row = session.scalars(select(CampaignRow).filter_by(name=campaign.name)).first()
-        if row is None and not create:
-            return None
-        if row is None:
-            row = CampaignRow(name=campaign.name, config={}, config_hash="")
-            session.add(row)
-        if create and row.config_hash != campaign.config_hash:
-            if row.id is not None:
-                session.execute(delete(CampaignMember).where(CampaignMember.campaign_id == row.id))
-            row.config, row.config_hash = campaign.model_dump(mode="json"), campaign.config_hash
-        session.flush()
-        return row.id
 
 
 def prefect_environment(workdir: Path, verbose: bool) -> None:

@@ -1,4 +1,5 @@
-"""Physical quantities written with their unit in campaign files ("313 K", "1 fs", "1.32 g/cm^3")."""
+"""The base of every settings model: strict pydantic models whose physical quantities are written
+with their unit in campaign files ("313 K", "1 fs", "1.32 g/cm^3")."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from functools import lru_cache
 from typing import Annotated
 
 import pint
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationInfo
+
+UNITS_REQUIRED = "units_required"  # validation context key: campaign files must write every unit
 
 _NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 _POWER_SUFFIX = re.compile(r"([A-Za-z])(\d)\b")  # "cm3" -> "cm^3"
@@ -18,12 +21,23 @@ def registry() -> pint.UnitRegistry:
     return pint.UnitRegistry()
 
 
-def to_unit(text: object, unit: str) -> float:
-    """Magnitude of a quantity such as "313 K" or "0.5 ps" in ``unit``; raises ValueError naming the problem."""
+class StrictModel(BaseModel):
+    """A settings section: unknown keys are errors and values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def to_unit(text: object, unit: str, units_required: bool = True) -> float:
+    """Magnitude of a quantity such as "313 K" or "0.5 ps" in ``unit``; raises ValueError naming the problem.
+
+    A bare number is taken to be in ``unit`` unless ``units_required`` (campaign files).
+    """
     if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise ValueError(f"expected a quantity with a unit such as '1 {unit}'")
     if isinstance(text, int | float):
-        raise ValueError(f"a unit is required, e.g. '{text} {unit}'")
+        if units_required:
+            raise ValueError(f"a unit is required, e.g. '{text} {unit}'")
+        return float(text)
     match = _NUMBER_UNIT.match(text)
     if not match or not match.group(2):
         raise ValueError(f"expected '<number> <unit>', e.g. '1 {unit}', got '{text}'")
@@ -39,8 +53,8 @@ def to_unit(text: object, unit: str) -> float:
 
 
 def _quantity(unit: str, positive: bool = True):
-    def parse(value: object) -> float:
-        magnitude = to_unit(value, unit)
+    def parse(value: object, info: ValidationInfo) -> float:
+        magnitude = to_unit(value, unit, units_required=bool((info.context or {}).get(UNITS_REQUIRED)))
         if positive and magnitude <= 0:
             raise ValueError(f"must be positive, got '{value}'")
         return magnitude

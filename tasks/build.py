@@ -8,8 +8,8 @@ from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import LiquidBox
 from mlipcamp.db.records import find_by_key, get_or_create, link_to_campaign, structure_row
 from mlipcamp.settings.campaign import Liquid
-from mlipcamp.hashing import hash_json
 from mlipcamp.science.structures import build_box
+from mlipcamp.tasks.keys import step_key
 from mlipcamp.tasks.workspace import Workspace
 
 
@@ -17,7 +17,7 @@ from mlipcamp.tasks.workspace import Workspace
 def build_liquid_box(ws: Workspace, liquid: Liquid, n_molecules: int, purpose: str, seed: int) -> int:
     """Id of the LiquidBox of ``liquid`` with ``n_molecules`` molecules at its packing density."""
     composition = liquid.counts(n_molecules)
-    key = hash_json({"step": "build/1", "composition": composition, "density_g_cm3": liquid.density, "seed": seed})
+    key = step_key("build", composition=composition, density_g_cm3=liquid.density, seed=seed)
     with session_scope(ws.db_url) as session:
         if (row := find_by_key(session, LiquidBox, key)) is not None:
             link_to_campaign(session, ws.campaign_id, "liquid_box", row.id)

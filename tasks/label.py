@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
-from sqlalchemy import select
+from collections.abc import Sequence
 
-from mlipcamp.db.engine import session_scope
-from mlipcamp.db.models import Label, Structure
+from prefect import get_run_logger, task
+from mlipcamp.db.engine import Session, session_scope
+from mlipcamp.db.models import Label
+from mlipcamp.db.queries import labels_at_level, structures_by_id, structures_of_sample_sets
 from mlipcamp.db.records import level_row
-from mlipcamp.science.qm import LabelResult, get_level, label_structures
+from mlipcamp.science.qm import LabelResult, LevelOfTheory, get_level, label_structures
 from mlipcamp.tasks.workspace import Workspace
+
+
+@task
+def structures_to_label(ws: Workspace, sample_set_ids: list[int], data_kinds: Sequence[str]) -> list[int]:
+    """Ids of the structures of the trained data kinds in these sample sets, in id order."""
+    with session_scope(ws.db_url) as session:
+        return structures_of_sample_sets(session, sample_set_ids, list(data_kinds))
+
+
+def level_row_id(session: Session, level: LevelOfTheory) -> int:
+    """Row id of a level of theory (created on first use)."""
+    return level_row(session, level.hash, **level.model_dump()).id
 
 
 @task(retries=1)
@@ -18,15 +31,10 @@ def label_batch(ws: Workspace, structure_ids: list[int], level_name: str, n_thre
     logger = get_run_logger()
     level = get_level(level_name)
     with session_scope(ws.db_url) as session:
-        level_id = level_row(session, level).id
-        labels = {
-            label.structure_id: label
-            for label in session.scalars(
-                select(Label).where(Label.level_of_theory_id == level_id, Label.structure_id.in_(structure_ids))
-            )
-        }
+        level_id = level_row_id(session, level)
+        labels = labels_at_level(session, structure_ids, level_id)
         final = {i for i, label in labels.items() if label.status == "ok" or label.attempts > retries}
-        todo = [s for s in session.scalars(select(Structure).where(Structure.id.in_(structure_ids))) if s.id not in final]
+        todo = [s for s in structures_by_id(session, structure_ids) if s.id not in final]
         atoms = [ws.store.get_atoms(s.file) for s in todo]
         previous_attempts = {s.id: labels[s.id].attempts if s.id in labels else 0 for s in todo}
     if not todo:
@@ -53,16 +61,14 @@ def label_batch(ws: Workspace, structure_ids: list[int], level_name: str, n_thre
     return {"ok": n_ok, "failed": len(results) - n_ok, "reused": len(structure_ids) - len(todo)}
 
 
-def _record(session, ws: Workspace, structure_id: int, level_id: int, result: LabelResult, attempts: int) -> None:
+def _record(session: Session, ws: Workspace, structure_id: int, level_id: int, result: LabelResult, attempts: int) -> None:
     arrays_file = arrays_sha = None
     if result.ok:
         arrays = {"forces_eV_ang": result.forces_eV_ang}
         if result.stress_eV_ang3 is not None:
             arrays["stress_eV_ang3"] = result.stress_eV_ang3
         arrays_file, arrays_sha = ws.store.put_arrays(**arrays)
-    label = session.scalars(
-        select(Label).where(Label.structure_id == structure_id, Label.level_of_theory_id == level_id)
-    ).first()
+    label = labels_at_level(session, [structure_id], level_id).get(structure_id)
     if label is None:
         label = Label(structure_id=structure_id, level_of_theory_id=level_id)
         session.add(label)
@@ -80,10 +86,8 @@ def record_label_failure(ws: Workspace, structure_id: int, level_name: str, reas
     """Store a failed label for a structure whose labelling task itself was lost (e.g. its worker died)."""
     level = get_level(level_name)
     with session_scope(ws.db_url) as session:
-        level_id = level_row(session, level).id
-        label = session.scalars(
-            select(Label).where(Label.structure_id == structure_id, Label.level_of_theory_id == level_id)
-        ).first()
+        level_id = level_row_id(session, level)
+        label = labels_at_level(session, [structure_id], level_id).get(structure_id)
         attempts = (label.attempts if label is not None else 0) + 1
         failure = LabelResult(False, None, None, None, reason, 0.0, "lost")
         _record(session, ws, structure_id, level_id, failure, attempts)

@@ -10,13 +10,13 @@ from prefect.artifacts import create_markdown_artifact
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.queries import MODEL_COLUMNS, RESULT_COLUMNS, model_rows, results_rows
 from mlipcamp.db.records import record_artifact
-from mlipcamp.science.evaluation import learning_curve_plot, learning_curve_table
+from mlipcamp.report.figures import learning_curve_plot, plot_observables
+from mlipcamp.science.evaluation import learning_curve_table
 from mlipcamp.report.tables import (
     error_summary,
     external_test_rows,
     learning_curve_rows,
     markdown_table,
-    plot_observables,
     scan_table,
     write_csv,
 )

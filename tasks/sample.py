@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from ase.calculators.calculator import Calculator
 from prefect import get_run_logger, task
 from threadpoolctl import threadpool_limits
@@ -12,24 +11,27 @@ from threadpoolctl import threadpool_limits
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import LiquidBox, SampleMember, SampleSet
 from mlipcamp.db.records import find_by_key, link_to_campaign, structure_row
-from mlipcamp.settings.campaign import Sampling
-from mlipcamp.hashing import hash_json, sha256_file
+from mlipcamp.hashing import sha256_file
+from mlipcamp.science.mace_calculator import mace_calculator
 from mlipcamp.science.qm import get_level, make_calculator
-from mlipcamp.science.structures import cut_clusters, periodic_snapshot, sample_liquid
-from mlipcamp.science.training import resolve_device
+from mlipcamp.science.structures import sample_liquid, training_structures
+from mlipcamp.settings.campaign import Sampling
+from mlipcamp.settings.execution import SamplingExecution
+from mlipcamp.tasks.keys import step_key
 from mlipcamp.tasks.workspace import Workspace
 
 
 @task(retries=1)
-def sample_structures(ws: Workspace, box_id: int, sampling: Sampling, temperature_K: float, seed: int) -> int:
+def sample_structures(ws: Workspace, box_id: int, sampling: Sampling, execution: SamplingExecution,
+                      temperature_K: float, seed: int) -> int:
     """Id of the SampleSet of clusters and snapshots sampled from box ``box_id`` at ``temperature_K``."""
     logger = get_run_logger()
     potential = _potential_identity(sampling.potential)
-    settings = sampling.model_dump(mode="json", exclude={"temperatures", "seed", "n_threads"})
+    settings = sampling.model_dump(mode="json", exclude={"temperatures", "seed"})  # one temperature and seed each
     with session_scope(ws.db_url) as session:
         box = session.get(LiquidBox, box_id)
-        key = hash_json({"step": "sample/2", "box": box.key, "potential": potential, "settings": settings,
-                         "temperature_K": temperature_K, "seed": seed})
+        key = step_key("sample", box=box.key, potential=potential, settings=settings, temperature_K=temperature_K,
+                       seed=seed)
         if (row := find_by_key(session, SampleSet, key)) is not None:
             link_to_campaign(session, ws.campaign_id, "sample_set", row.id)
             return row.id
@@ -37,10 +39,10 @@ def sample_structures(ws: Workspace, box_id: int, sampling: Sampling, temperatur
         atoms = ws.store.get_atoms(box.structure.file)
 
     start = time.perf_counter()
-    with threadpool_limits(limits=sampling.n_threads):  # Dask workers start with OMP_NUM_THREADS=1
+    with threadpool_limits(limits=execution.n_threads):  # Dask workers start with OMP_NUM_THREADS=1
         snapshots = sample_liquid(
             atoms,
-            sampling_calculator(sampling.potential, sampling.n_threads),
+            sampling_calculator(sampling.potential, execution.n_threads),
             temperature_K=temperature_K,
             n_steps=sampling.n_steps,
             timestep_fs=sampling.timestep,
@@ -49,14 +51,8 @@ def sample_structures(ws: Workspace, box_id: int, sampling: Sampling, temperatur
             friction_per_fs=sampling.friction,
             progress=lambda done, total: logger.info("sampling %s at %g K: step %d/%d", liquid, temperature_K, done, total),
         )
-    rng = np.random.default_rng(seed)
-    structures: list[tuple[str, object]] = []
-    for snapshot in snapshots:
-        clusters = cut_clusters(snapshot, sampling.cluster_size, sampling.clusters_per_snapshot, rng,
-                                radius_ang=sampling.cluster_radius)
-        structures += [("cluster", cluster) for cluster in clusters]
-        if sampling.periodic_snapshots:
-            structures.append(("periodic", periodic_snapshot(snapshot)))
+    structures = training_structures(snapshots, sampling.cluster_size, sampling.clusters_per_snapshot, seed,
+                                     sampling.cluster_radius, sampling.periodic_snapshots)
     wall_time = time.perf_counter() - start
 
     with session_scope(ws.db_url) as session:
@@ -82,11 +78,7 @@ def sampling_calculator(potential: str, n_threads: int) -> Calculator:
     """The calculator driving the sampling MD: a level of theory, or a MACE model file."""
     if not potential.endswith(".model"):
         return make_calculator(get_level(potential))
-    import torch
-    from mace.calculators import MACECalculator
-
-    torch.set_num_threads(n_threads)
-    return MACECalculator(model_paths=potential, device=resolve_device("auto"), default_dtype="float64")
+    return mace_calculator(potential, device="auto", default_dtype="float64", n_threads=n_threads)
 
 
 def _potential_identity(potential: str) -> str:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
+from mlipcamp.report.figures import plot_msd, plot_rdf, plot_series
 from mlipcamp.science.analysis import (
     DiffusionResult,
     com_rdf,
@@ -14,9 +15,6 @@ from mlipcamp.science.analysis import (
     equilibrated_mean,
     molecule_com_trajectory,
     msd_multi_origin,
-    plot_msd,
-    plot_rdf,
-    plot_series,
     unwrap_npt,
 )
 

@@ -54,7 +54,7 @@ def test_units_convert(text, unit, expected):
         (lambda d: d["sampling"].update(cluster_radius="5 Å"), "(top level)", "exceeds half the 9.61 Å sampling box"),
         (lambda d: d["sampling"].update(potential="missing.model"), "sampling.potential", "not found"),
         (lambda d: d["liquids"].append(dict(d["liquids"][0])), "(top level)", "liquid names must be unique"),
-        (lambda d: d["md"].update(runs_per_gpu=0), "md.runs_per_gpu", "greater than or equal to 1"),
+        (lambda d: d.update(execution={"md": {"runs_per_gpu": 0}}), "execution.md.runs_per_gpu", "greater than or equal to 1"),
         (lambda d: d["md"].update(equilibration_steps=900, n_steps=100), "(top level)",
          "md gives 11 production trajectory frames"),
         (lambda d: (d["labelling"].update(levels_of_theory=["pbe-d3bj/def2-svp"]),

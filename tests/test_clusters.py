@@ -8,12 +8,12 @@ import mlipcamp.flows.clusters
 from mlipcamp.flows.clusters import (
     WORKER_DASK_CONFIG,
     api_reachable_from_jobs,
-    load_profile,
     runner_arguments,
     task_resources,
     worker_config_export,
 )
-from mlipcamp.settings.campaign import CampaignError, Execution
+from mlipcamp.flows.local_cluster import RestartingLocalCluster
+from mlipcamp.settings.execution import Execution, ProfileError, load_profile
 
 PROFILES = sorted((Path(__file__).parents[1] / "deployments" / "dask").glob("*.yaml"))
 API = "http://login01:4200/api"
@@ -21,7 +21,7 @@ API = "http://login01:4200/api"
 
 def test_local_cluster_by_default():
     arguments = runner_arguments(Execution(), API)
-    assert arguments["cluster_class"] == "mlipcamp.flows.local_cluster.RestartingLocalCluster"
+    assert arguments["cluster_class"] is RestartingLocalCluster
     assert arguments["cluster_kwargs"]["n_workers"] == 2
 
 
@@ -64,7 +64,7 @@ def test_bad_profiles_are_refused(tmp_path):
         Execution(cluster=str(tmp_path / "missing.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("cluster_class: dask_jobqueue.NoSuchCluster\n")
-    with pytest.raises(CampaignError, match="cannot import cluster class"):
+    with pytest.raises(ProfileError, match="cannot import cluster class"):
         load_profile(bad)
 
 

@@ -45,8 +45,9 @@ def test_rows_are_deduplicated(db_url, tmp_path):
     with session_scope(db_url) as session:
         first = structure_row(session, store, water, "molecule", {})
         again = structure_row(session, store, water.copy(), "molecule", {})
-        level_row(session, get_level("gfn2-xtb"))
-        level_row(session, get_level("gfn2-xtb"))
+        level = get_level("gfn2-xtb")
+        level_row(session, level.hash, **level.model_dump())
+        level_row(session, level.hash, **level.model_dump())
     assert first.id == again.id and first.hash == hash_atoms(water)
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(Structure)) == 1

@@ -42,13 +42,13 @@ def reduced_demo(tmp_path: Path) -> Path:
         {"name": "theirs", "path": str(labelled_file(tmp_path, "theirs", 4)), "level_of_theory": "gfn2-xtb", "use": "test"},
     ]
     data["sampling"].update(n_molecules=4, n_steps=4, snapshot_interval=2, clusters_per_snapshot=10, cluster_size=[1, 2])
-    data["labelling"]["batch_size"] = 8
+    data.setdefault("execution", {})["labelling"] = {"batch_size": 8}
     data["training"].update(
         valid_fraction=0.15, test_fraction=0.15, dataset_sizes=[3, 5], subset_replicas=[1], selection="fps",
-        fine_tuning={"dataset_sizes": [3], "max_epochs": 2, "lr": 0.002},
+        fine_tuning={"dataset_sizes": [3], "max_num_epochs": 2, "lr": 0.002},
         hyperparameter_scan={"grid": {"num_channels": [4, 8]}, "dataset_size": 5},
     )
-    data["training"]["mace"].update(max_epochs=2, num_channels=8, batch_size=4)
+    data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
     # models trained for 2 epochs do break C–H bonds; the watch itself is tested in tests/test_md.py
     data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1,
                       stability={"check_connectivity": False})
@@ -92,7 +92,7 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
             external = model.metrics["external"]["theirs"]
             assert external["level_of_theory"] == "declared:gfn2-xtb" and external["n_in_training"] == 0
             assert external["n_structures"] >= 5 and math.isfinite(external["rmse_f_mev_per_ang"])
-            assert model.epochs == model.hyperparameters["max_epochs"] == 2 and model.seconds_per_epoch > 0
+            assert model.epochs == model.hyperparameters["max_num_epochs"] == 2 and model.seconds_per_epoch > 0
             assert model.peak_memory_mb > 100
         for level in ("gfn2-xtb", "declared:gfn2-xtb"):
             base = models[f"{level}-cluster-base"]

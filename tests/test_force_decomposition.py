@@ -194,7 +194,8 @@ def test_component_errors_rejects_mismatch():
 def test_decomposition_errors_make_split_molecules_whole(tmp_path):
     from ase import Atoms
 
-    from mlipcamp.science.evaluation import decomposition_errors, decomposition_plot
+    from mlipcamp.report.figures import decomposition_plot
+    from mlipcamp.science.evaluation import decomposition_errors
 
     rng = np.random.default_rng(7)
     whole = Atoms("OH2CO", positions=[[5.0, 5.0, 5.0], [5.96, 5.0, 5.0], [4.76, 5.93, 5.0], [2.0, 2.0, 2.0], [2.0, 2.0, 3.13]],

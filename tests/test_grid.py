@@ -52,13 +52,13 @@ def test_subset_larger_than_the_pool_is_refused():
 
 def test_fine_tuning_adds_one_base_per_level_and_kind_and_a_fine_tuned_grid(tmp_path):
     campaign = campaign_with(tmp_path, data_kinds=["cluster", "periodic"], dataset_sizes=[20, 40], seeds=[3, 4],
-                             subset_replicas=[0, 1], fine_tuning={"dataset_sizes": [10], "max_epochs": 5, "lr": 0.002})
+                             subset_replicas=[0, 1], fine_tuning={"dataset_sizes": [10], "max_num_epochs": 5, "lr": 0.002})
     assert campaign.base_models() == [("gfn2-xtb", "cluster", None, 0, 3, "base"), ("gfn2-xtb", "periodic", None, 0, 3, "base")]
     tuned = campaign.fine_tuning_grid()
     assert len(tuned) == 2 * 1 * 2 * 2 and {p.purpose for p in tuned} == {"finetune"}
     assert {(p.dataset_size, p.subset_replica, p.seed) for p in tuned} == {(10, r, s) for r in (0, 1) for s in (3, 4)}
     settings = campaign.training.fine_tuning_settings
-    assert (settings.max_epochs, settings.lr, settings.num_channels) == (5, 0.002, campaign.training.mace.num_channels)
+    assert (settings.max_num_epochs, settings.lr, settings.num_channels) == (5, 0.002, campaign.training.mace.num_channels)
     assert campaign.training.base_settings == campaign.training.mace
     assert len(campaign.training_grid()) == 2 * 2 * 2 * 2  # the scratch grid is unchanged
 
@@ -80,7 +80,7 @@ def test_hyperparameter_scan_is_the_product_of_its_grid_on_one_dataset(tmp_path)
     assert len(grid) == 2 * 3 * 1
     assert {point for point, _ in grid} == {("gfn2-xtb", "cluster", 30, 2, 1, "scan")}
     assert {(h.num_channels, h.max_L, h.batch_size) for _, h in grid} == {(c, L, 4) for c in (8, 16) for L in (0, 1, 2)}
-    assert all(h.max_epochs == campaign.training.mace.max_epochs for _, h in grid)
+    assert all(h.max_num_epochs == campaign.training.mace.max_num_epochs for _, h in grid)
     with pytest.raises(CampaignError, match=r"unknown MACE hyperparameters \['channels'\]"):
         campaign_with(tmp_path, hyperparameter_scan={"grid": {"channels": [8]}})
     with pytest.raises(CampaignError, match="hyperparameter_scan.grid: max_L"):
@@ -88,7 +88,8 @@ def test_hyperparameter_scan_is_the_product_of_its_grid_on_one_dataset(tmp_path)
 
 
 def test_model_names_carry_the_factors():
-    from mlipcamp.settings.campaign import GridPoint, MaceHyperparameters, model_name
+    from mlipcamp.science.training.settings import MaceHyperparameters
+    from mlipcamp.settings.campaign import GridPoint, model_name
 
     assert model_name(GridPoint("gfn2-xtb", "cluster", None, 0, 1)) == "gfn2-xtb-cluster-seed1"
     assert model_name(GridPoint("gfn2-xtb", "cluster", 50, 2, 1)) == "gfn2-xtb-cluster-n50-r2-seed1"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlipcamp.science.evaluation import learning_curve_plot, learning_curve_table
+from mlipcamp.report.figures import learning_curve_plot
+from mlipcamp.science.evaluation import learning_curve_table
 
 BASE = "gfn2-xtb cluster"
 TUNED = "gfn2-xtb cluster fine-tuned"

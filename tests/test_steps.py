@@ -70,7 +70,8 @@ def _label_on_one_worker(tmp_path, monkeypatch, molecules: list[Atoms], allowed_
 
     from mlipcamp.flows.campaign_flow import _label_all
     from mlipcamp.flows.clusters import runner_arguments
-    from mlipcamp.settings.campaign import Execution, Labelling, load_campaign
+    from mlipcamp.settings.campaign import Labelling, load_campaign
+    from mlipcamp.settings.execution import Execution, LabellingExecution
 
     monkeypatch.setenv("PREFECT_API_URL", get_current_settings().api.url)  # the Dask workers report here too
     url = sqlite_url(tmp_path / "db.sqlite")
@@ -79,14 +80,15 @@ def _label_on_one_worker(tmp_path, monkeypatch, molecules: list[Atoms], allowed_
     with session_scope(url) as session:
         ids = [structure_row(session, ws.store, a, "cluster", {}).id for a in molecules]
     demo = load_campaign(Path(__file__).parents[1] / "configs" / "demo.yaml")
-    labelling = Labelling(levels_of_theory=[CRASHING_LEVEL], batch_size=len(molecules), retries=0)
-    config = demo.model_copy(update={"labelling": labelling})
+    labelling = Labelling(levels_of_theory=[CRASHING_LEVEL], retries=0)
+    execution = Execution(n_workers=1, labelling=LabellingExecution(batch_size=len(molecules)))
+    config = demo.model_copy(update={"labelling": labelling, "execution": execution})
 
     @flow
     def label_everything() -> dict:
         return _label_all(ws, config, ids)
 
-    runner = DaskTaskRunner(**runner_arguments(Execution(n_workers=1), None))
+    runner = DaskTaskRunner(**runner_arguments(execution, None))
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):  # default 3
         counts = label_everything.with_options(task_runner=runner)()
     with session_scope(url) as session:

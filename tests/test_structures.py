@@ -539,13 +539,13 @@ def tiny_mace_model(path) -> None:
 
 @pytest.mark.slow
 def test_sample_liquid_mace_calculator(ec_box, tmp_path):
-    from mace.calculators import MACECalculator
+    from mlipcamp.science.mace_calculator import mace_calculator
 
     model = tmp_path / "tiny.model"
     tiny_mace_model(model)
     run = dict(temperature_K=300.0, n_steps=4, timestep_fs=0.5, interval=2, seed=3)
     for dtype in ("float64", "float32"):
-        calc = MACECalculator(model_paths=str(model), device="cpu", default_dtype=dtype)
+        calc = mace_calculator(model, "cpu", dtype)
         snaps = sample_liquid(ec_box, calc, **run)
         assert calc.results["forces"].shape == (len(ec_box), 3)  # MACE drove the MD
         assert [s.info["sample_step"] for s in snaps] == [2, 4]
@@ -556,7 +556,7 @@ def test_sample_liquid_mace_calculator(ec_box, tmp_path):
             assert 100.0 < snap.get_temperature() < 600.0
         # the calculator carries nothing from one run to the next
         again = sample_liquid(ec_box, calc, **run)
-        fresh = sample_liquid(ec_box, MACECalculator(model_paths=str(model), device="cpu", default_dtype=dtype), **run)
+        fresh = sample_liquid(ec_box, mace_calculator(model, "cpu", dtype), **run)
         atol = 1e-10 if dtype == "float64" else 1e-6
         assert all(np.allclose(a.positions, b.positions, atol=atol) for a, b in zip(snaps, again))
         assert all(np.allclose(a.positions, b.positions, atol=atol) for a, b in zip(snaps, fresh))

@@ -12,18 +12,19 @@ from ase import Atoms
 from ase.io import read
 
 from mlipcamp.science.datasets import split_by_hash, write_extxyz
-from mlipcamp.science.evaluation import error_metrics, parity_plot, predict
+from mlipcamp.report.figures import parity_plot
+from mlipcamp.science.evaluation import error_metrics, predict
 from mlipcamp.hashing import hash_json
-from mlipcamp.science.training import (
-    MaceSettings,
+from mlipcamp.science.devices import resolve_device
+from mlipcamp.science.training.mace import (
     TrainingError,
     divergence,
     fit_e0s,
     read_epochs,
-    resolve_device,
     seconds_per_epoch,
     train_mace,
 )
+from mlipcamp.science.training.settings import MaceHyperparameters, mace_arguments
 
 torch.set_num_threads(1)
 
@@ -108,13 +109,37 @@ def test_resolve_device():
         resolve_device("gpu0")
 
 
-def test_settings_cli_args():
-    args = MaceSettings(num_channels=8, max_epochs=3, lr=0.005).cli_args()
+def test_mace_arguments_are_read_by_mace_as_the_settings_say():
+    args = mace_arguments(MaceHyperparameters(num_channels=8, max_num_epochs=3, lr=0.005))
     assert "--num_channels=8" in args and "--max_num_epochs=3" in args and "--lr=0.005" in args
-    assert "--r_max=4.0" in args and "--default_dtype=float64" in args and "--swa" not in args
-    assert "--swa" in MaceSettings(stage_two=True).cli_args() and MaceSettings(stage_two=True).model_file == "mace_stagetwo.model"
+    assert "--r_max=4.0" in args and "--default_dtype=float64" in args and "--stage_two" not in args
+    assert "--stage_two" in mace_arguments(MaceHyperparameters(stage_two=True))
     with pytest.raises(ValueError):
-        MaceSettings(default_dtype="float16")
+        MaceHyperparameters(default_dtype="float16")
+
+
+def _non_defaults() -> MaceHyperparameters:
+    """Settings whose every field differs from its default (so a dropped flag shows)."""
+    def other(default: object) -> object:
+        if isinstance(default, bool):
+            return not default
+        if isinstance(default, int | float):
+            return default * 2 + 1
+        return "float32" if default == "float64" else pytest.fail(f"no other value for {default!r}")
+
+    return MaceHyperparameters(**{name: other(f.default) for name, f in MaceHyperparameters.model_fields.items()})
+
+
+def test_every_mace_setting_reaches_mace_run_train():
+    """mace-torch's own parser reads the generated command line back to every field's value."""
+    from mace.tools import build_default_arg_parser
+
+    hyper = _non_defaults()
+    parsed = build_default_arg_parser().parse_args(["--name=x", "--train_file=t.xyz", *mace_arguments(hyper)])
+    read_back = {name: getattr(parsed, "swa" if name == "stage_two" else name) for name in MaceHyperparameters.model_fields}
+    assert read_back == hyper.model_dump() | {"r_max": hyper.r_max}
+    assert all(value != field.default for value, field in zip(read_back.values(), MaceHyperparameters.model_fields.values()))
+    assert parsed.valid_batch_size == hyper.batch_size and parsed.model == "MACE"
 
 
 LOG = """2026-11-21 09:15:28.936 INFO: Started training, reporting errors on validation set
@@ -152,8 +177,8 @@ def test_stage_two_loss_is_compared_within_its_stage():
 @pytest.mark.skipif(importlib.util.find_spec("cuequivariance_torch") is not None, reason="cuEquivariance installed")
 def test_cueq_without_its_package_is_refused_before_training(tmp_path):
     with pytest.raises(TrainingError, match="mlipcamp\\[cueq\\]"):
-        train_mace(tmp_path / "t.xyz", tmp_path / "v.xyz", MaceSettings(enable_cueq=True), 1, {1: -1.0}, tmp_path)
-    assert "--enable_cueq=True" in MaceSettings(enable_cueq=True).cli_args()
+        train_mace(tmp_path / "t.xyz", tmp_path / "v.xyz", MaceHyperparameters(enable_cueq=True), 1, {1: -1.0}, tmp_path)
+    assert "--enable_cueq=True" in mace_arguments(MaceHyperparameters(enable_cueq=True))
 
 
 def test_write_extxyz_roundtrip(tmp_path):
@@ -221,12 +246,12 @@ def labelled(tmp_path_factory):
     }
 
 
-SMALL = MaceSettings(num_channels=8, max_epochs=3, batch_size=6)
+SMALL = MaceHyperparameters(num_channels=8, max_num_epochs=3, batch_size=6)
 
 
 @pytest.mark.slow
 def test_stage_two_saves_its_model_and_weighs_energies(labelled, tmp_path):
-    settings = MaceSettings(num_channels=8, max_epochs=4, batch_size=6, stage_two=True)
+    settings = MaceHyperparameters(num_channels=8, max_num_epochs=4, batch_size=6, stage_two=True)
     result = train_mace(labelled["train"], labelled["valid"], settings, 5, labelled["e0s"], tmp_path, device="cpu")
     assert result.model_path.name == "mace_stagetwo.model" and result.model_path.is_file()
     log = result.log_path.read_text()
@@ -278,7 +303,7 @@ def test_train_predict_and_reproduce(labelled, tmp_path):
 @pytest.mark.slow
 def test_diverging_run_raises(labelled, tmp_path):
     with pytest.raises(TrainingError, match="non-finite"):
-        train_mace(labelled["train"], labelled["valid"], MaceSettings(num_channels=8, max_epochs=2, lr=1e6), 5,
+        train_mace(labelled["train"], labelled["valid"], MaceHyperparameters(num_channels=8, max_num_epochs=2, lr=1e6), 5,
                    labelled["e0s"], tmp_path, device="cpu")
 
 
@@ -297,10 +322,10 @@ def _initial_valid_loss(log_path) -> float:
 
 @pytest.mark.slow
 def test_fine_tuning_starts_from_the_base_model(labelled, tmp_path):
-    base_settings = MaceSettings(num_channels=8, max_epochs=6, batch_size=6)
+    base_settings = MaceHyperparameters(num_channels=8, max_num_epochs=6, batch_size=6)
     base = train_mace(labelled["train"], labelled["valid"], base_settings, 1, labelled["e0s"], tmp_path / "base", device="cpu")
     # settings that differ from the base: the base's architecture and cutoff win
-    other = MaceSettings(num_channels=4, r_max_ang=3.0, max_epochs=2, batch_size=6, lr=0.001)
+    other = MaceHyperparameters(num_channels=4, r_max=3.0, max_num_epochs=2, batch_size=6, lr=0.001)
     tuned = train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "tuned", device="cpu",
                        base_model=base.model_path)
     scratch = train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "scratch", device="cpu")
@@ -323,17 +348,17 @@ def test_peak_memory_is_the_training_programs_own_not_its_parents():
     import subprocess
     import sys
 
-    from mlipcamp.science.mace_runner import peak_rss_mb
+    from mlipcamp.science.training.mace_runner import peak_rss_mb
 
     ballast = np.ones(400 * 2**20 // 8)  # 400 MiB, resident
-    code = "from mlipcamp.science.mace_runner import peak_rss_mb; print(peak_rss_mb())"
+    code = "from mlipcamp.science.training.mace_runner import peak_rss_mb; print(peak_rss_mb())"
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert peak_rss_mb() > 400 and child < 100  # getrusage's ru_maxrss gave the child 426 MiB
     del ballast
 
 
 def test_training_environment_drops_dasks_malloc_setting():
-    from mlipcamp.science.training import training_environment
+    from mlipcamp.science.training.mace import training_environment
 
     env = training_environment({"MALLOC_TRIM_THRESHOLD_": "65536", "PATH": "/bin", "OMP_NUM_THREADS": "8"}, 2)
     assert env == {"PATH": "/bin", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}

@@ -1,15 +1,32 @@
-"""PNG figures of MD analyses (matplotlib's object API with the Agg canvas: no pyplot state)."""
+"""Every PNG figure of a campaign: MD analyses, model errors (parity, force decomposition, learning
+curves) and the comparison of liquid properties across models. Made with matplotlib's object API
+and saved through the Agg canvas: no pyplot state, so safe in workers and threads."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mlipcamp.science.analysis.diffusion import DiffusionResult
-from mlipcamp.report.save import save_figure
+if TYPE_CHECKING:  # an annotation only: mlipcamp.science.analysis imports this module
+    from mlipcamp.science.analysis.diffusion import DiffusionResult
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Lay out ``fig`` and write it as a 120-dpi PNG at ``path`` (parent folders created); return the path.
+
+    A figure made with a layout engine of its own (e.g. ``layout="constrained"``) keeps it; any other
+    is laid out with ``tight_layout``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
 
 
 def plot_series(
@@ -95,4 +112,124 @@ def plot_energy(
     ax.plot(time_ps, etot_eV, lw=0.8, color="tab:red", label="total")
     ax.legend(fontsize=8)
     ax.set(xlabel="time (ps)", ylabel="energy (eV)", title=title)
+    return save_figure(fig, path)
+
+
+def parity_plot(
+    ref_energies_eV: Sequence[float],
+    pred_energies_eV: Sequence[float],
+    n_atoms: Sequence[int],
+    ref_forces: Sequence[np.ndarray],
+    pred_forces: Sequence[np.ndarray],
+    path: Path,
+    title: str,
+) -> Path:
+    """PNG with parity panels for energy per atom (eV/atom) and force components (eV/Å); returns ``path``."""
+    from mlipcamp.science.evaluation import error_metrics
+
+    metrics = error_metrics(ref_energies_eV, pred_energies_eV, n_atoms, ref_forces, pred_forces)
+    n = np.asarray(n_atoms, dtype=float)
+    panels = [
+        (
+            np.asarray(ref_energies_eV, dtype=float) / n,
+            np.asarray(pred_energies_eV, dtype=float) / n,
+            "energy (eV/atom)",
+            f"RMSE {metrics['rmse_e_mev_per_atom']:.2f} meV/atom",
+        ),
+        (
+            np.concatenate([np.asarray(f, dtype=float).reshape(-1) for f in ref_forces]),
+            np.concatenate([np.asarray(f, dtype=float).reshape(-1) for f in pred_forces]),
+            "force component (eV/Å)",
+            f"RMSE {metrics['rmse_f_mev_per_ang']:.1f} meV/Å",
+        ),
+    ]
+    fig = Figure(figsize=(9, 4.2))
+    FigureCanvasAgg(fig)  # Agg canvas, no pyplot state: safe in workers and threads
+    axes = fig.subplots(1, 2)
+    for ax, (ref, pred, label, note) in zip(axes, panels):
+        lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], color="0.6", lw=1)
+        ax.scatter(ref, pred, s=6, alpha=0.6)
+        ax.set_xlabel(f"reference {label}")
+        ax.set_ylabel(f"predicted {label}")
+        ax.text(0.04, 0.94, note, transform=ax.transAxes, va="top")
+        ax.set_aspect("equal", adjustable="datalim")
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+
+def decomposition_plot(errors: dict[str, dict[str, float]], path: Path, title: str) -> Path:
+    """PNG bar chart of the relative RMSE (%) of each force component; returns ``path``."""
+    names = list(errors)
+    fig = Figure(figsize=(5.5, 3.8))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    values = [100 * errors[n]["relative_rmse"] for n in names]
+    bars = ax.bar(names, values, color=["tab:blue", "tab:orange", "tab:green"][: len(names)])
+    for bar, name in zip(bars, names, strict=True):
+        ax.annotate(f"{errors[name]['rmse_mev_per_ang']:.0f} meV/Å", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("relative force RMSE / %")
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+
+def learning_curve_plot(rows: Sequence[dict], path: Path, title: str) -> Path:
+    """PNG with log-log learning curves of energy (meV/atom) and force (meV/Å) test RMSE; returns ``path``.
+
+    Rows as for :func:`mlipcamp.science.evaluation.learning_curve_table`: every model is a marker, and a line per series joins
+    the means at each training-set size. None RMSEs are skipped.
+    """
+    from mlipcamp.science.evaluation import learning_curve_table
+
+    table = learning_curve_table(rows)
+    series_names = sorted({entry["series"] for entry in table})
+    colours = {name: f"C{k % 10}" for k, name in enumerate(series_names)}
+    panels = [
+        ("rmse_e_mev_per_atom", "rmse_e_mean", "energy RMSE (meV/atom)"),
+        ("rmse_f_mev_per_ang", "rmse_f_mean", "force RMSE (meV/Å)"),
+    ]
+    fig = Figure(figsize=(9, 4.2))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    for ax, (key, mean_key, label) in zip(axes, panels, strict=True):
+        for name in series_names:
+            models = [(r["size"], r[key]) for r in rows if str(r["series"]) == name and r[key] is not None]
+            means = [(e["size"], e[mean_key]) for e in table if e["series"] == name and e[mean_key] is not None]
+            if not models:
+                continue
+            ax.scatter(*zip(*models), s=14, alpha=0.6, color=colours[name])
+            ax.plot(*zip(*means), marker="o", ms=5, mfc="white", color=colours[name], label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training structures")
+        ax.set_ylabel(f"test {label}")
+        if ax.has_data():
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_observables(rows: Sequence[dict], path: Path, title: str) -> Path:
+    """Density and self-diffusion coefficient (± SEM) of every model and liquid, side by side."""
+    done = [r for r in rows if r.get("density_g_cm3") is not None]
+    fig = Figure(figsize=(10, 0.5 * max(len(done), 2) + 2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    labels = [f"{r['liquid']} · {r['model']}" for r in done]
+    y = range(len(done))
+    for ax, key, unit, scale in (
+        (axes[0], "density", "g cm$^{-3}$", 1.0),
+        (axes[1], "diffusion", "10$^{-6}$ cm$^2$ s$^{-1}$", 1e6),
+    ):
+        value_key = f"{key}_g_cm3" if key == "density" else f"{key}_cm2_s"
+        sem_key = f"{key}_sem_g_cm3" if key == "density" else f"{key}_sem_cm2_s"
+        ax.errorbar([r[value_key] * scale for r in done], list(y), xerr=[(r[sem_key] or 0) * scale for r in done],
+                    fmt="o", capsize=3)
+        ax.set_yticks(list(y), labels)
+        ax.set_xlabel(f"{key} / {unit}")
+        ax.grid(alpha=0.3)
+    axes[1].set_yticklabels([])
+    fig.suptitle(title)
     return save_figure(fig, path)

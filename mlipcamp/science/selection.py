@@ -1,15 +1,18 @@
-"""Farthest-point sampling of training structures on an invariant pair-distance fingerprint."""
+"""Which labelled structures a dataset holds: fixed validation and test sets, and a training subset
+drawn at random or by farthest-point sampling on an invariant pair-distance fingerprint."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from itertools import combinations_with_replacement
+from typing import Literal
 
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 from ase.neighborlist import neighbor_list
 
-from mlipcamp.science.datasets import check_subset_request
+from mlipcamp.science.datasets import check_subset_request, select_subset, split_by_hash
 
 ELEMENTS: tuple[str, ...] = ("H", "C", "N", "O", "F", "Li", "P", "S")
 PAIRS: tuple[tuple[str, str], ...] = tuple(combinations_with_replacement(ELEMENTS, 2))
@@ -77,3 +80,22 @@ def farthest_point_subset(fingerprints: np.ndarray, size: int | None, replica: i
         nearest[chosen[-1]] = -np.inf
         chosen.append(int(np.argmax(nearest)))
     return sorted(chosen)
+
+
+def dataset_members(
+    hashes: Sequence[str], valid_fraction: float, test_fraction: float, size: int | None, replica: int,
+    selection: Literal["random", "fps"], structure: Callable[[int], Atoms],
+) -> list[str | None]:
+    """The split of each labelled structure (``hashes`` in hash order): 'valid' and 'test' fixed by
+    hash (``split_by_hash``), 'train' for the training subset, None for a training-pool structure
+    left out of it. The subset is all of the pool (``size`` None), a random draw (``select_subset``)
+    or farthest-point sampling of fingerprints (``structure(i)`` gives structure ``i``), both
+    reproducible from ``replica``."""
+    splits: list[str | None] = list(split_by_hash(hashes, valid_fraction, test_fraction))
+    pool = [i for i, split in enumerate(splits) if split == "train"]
+    if size is not None and selection == "fps":
+        picked = farthest_point_subset(np.array([structure_fingerprint(structure(i)) for i in pool]), size, replica)
+    else:
+        picked = select_subset(len(pool), size, replica)
+    chosen = {pool[i] for i in picked}
+    return [None if split == "train" and i not in chosen else split for i, split in enumerate(splits)]

@@ -13,10 +13,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ase.units import _Nav
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mlipcamp.hashing import hash_json
-from mlipcamp.schema import Density, Length, Pressure, Temperature, Time, Viscosity
+from mlipcamp.schema import UNITS_REQUIRED, Density, Length, Pressure, StrictModel, Temperature, Time, Viscosity
+from mlipcamp.science.analysis.diffusion import MIN_BLOCK_FRAMES
+from mlipcamp.science.analysis.settings import Analysis
+from mlipcamp.science.md.settings import MolecularDynamics
+from mlipcamp.science.qm.labelling import check_level_supports
+from mlipcamp.science.qm.levels import UnknownLevelError, declared_level, get_level
+from mlipcamp.science.structures.packing import InvalidSmilesError, canonical_smiles, molar_mass_g_mol
+from mlipcamp.science.training.settings import MaceHyperparameters
+from mlipcamp.settings.execution import Execution
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -25,19 +34,13 @@ class CampaignError(ValueError):
     """A campaign file that cannot be run; the message names the file and the field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Component(_Strict):
+class Component(StrictModel):
     smiles: str
     ratio: float = Field(1.0, gt=0, description="mole ratio of this species in the liquid")
 
     @field_validator("smiles")
     @classmethod
     def _parses(cls, smiles: str) -> str:
-        from mlipcamp.science.structures.packing import InvalidSmilesError, canonical_smiles
-
         try:
             canonical_smiles(smiles)
         except InvalidSmilesError as exc:
@@ -45,7 +48,7 @@ class Component(_Strict):
         return smiles
 
 
-class Liquid(_Strict):
+class Liquid(StrictModel):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     components: Annotated[list[Component], Field(min_length=1)]
     temperature: Temperature
@@ -63,24 +66,18 @@ class Liquid(_Strict):
 
     def box_edge_ang(self, n_molecules: int) -> float:
         """Edge (Å) of the cubic box of ``n_molecules`` at the packing density."""
-        from ase.units import _Nav
-
-        from mlipcamp.science.structures.packing import molar_mass_g_mol
-
         mass_g = sum(molar_mass_g_mol(smiles) * n for smiles, n in self.counts(n_molecules)) / _Nav
         return (mass_g / self.density * 1e24) ** (1 / 3)
 
 
 def _known_level(name: str) -> str:
-    from mlipcamp.science.qm.levels import UnknownLevelError, get_level
-
     try:
         return get_level(name).name
     except UnknownLevelError as exc:
         raise ValueError(str(exc)) from None
 
 
-class Sampling(_Strict):
+class Sampling(StrictModel):
     potential: str = Field("gfn2-xtb", description="a level of theory, or a MACE model file (.model)")
     n_molecules: int = Field(8, ge=1, description="molecules in the sampling box")
     temperatures: Annotated[list[Temperature], Field(min_length=1, description="one sampling MD per temperature")]
@@ -92,7 +89,6 @@ class Sampling(_Strict):
     cluster_size: tuple[int, int] = Field((1, 4), description="[min, max] molecules per cluster")
     cluster_radius: Length | None = Field(None, description="cut clusters by COM radius instead (capped by cluster_size)")
     periodic_snapshots: bool = True
-    n_threads: int = Field(1, ge=1, description="OpenMP threads of the sampling potential")
     seed: int = 0
 
     @field_validator("potential")
@@ -116,10 +112,8 @@ class Sampling(_Strict):
         return self
 
 
-class Labelling(_Strict):
+class Labelling(StrictModel):
     levels_of_theory: Annotated[list[str], Field(min_length=1)] = ["gfn2-xtb"]
-    batch_size: int = Field(50, ge=1, description="structures per labelling task")
-    n_threads: int = Field(1, ge=1, description="OpenMP/BLAS threads per QM job")
     retries: int = Field(1, ge=0, description="extra attempts for a failed label")
 
     @field_validator("levels_of_theory")
@@ -128,7 +122,7 @@ class Labelling(_Strict):
         return [_known_level(name) for name in names]
 
 
-class ImportedDataset(_Strict):
+class ImportedDataset(StrictModel):
     """A user's labelled extxyz file, stored under a declared level of theory."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -151,25 +145,7 @@ class ImportedDataset(_Strict):
     @property
     def level_name(self) -> str:
         """Name under which its labels are stored (see mlipcamp.science.qm.levels.declared_level)."""
-        from mlipcamp.science.qm.levels import declared_level
-
         return declared_level(self.level_of_theory).name
-
-
-class MaceHyperparameters(_Strict):
-    num_channels: int = Field(16, ge=1)
-    max_L: int = Field(0, ge=0, le=3)
-    num_interactions: int = Field(2, ge=1)
-    correlation: int = Field(2, ge=1)
-    r_max: Length = 4.0
-    batch_size: int = Field(8, ge=1)
-    max_epochs: int = Field(30, ge=1)
-    lr: float = Field(0.01, gt=0)
-    energy_weight: float = Field(1.0, ge=0)
-    forces_weight: float = Field(100.0, ge=0)
-    default_dtype: Literal["float32", "float64"] = "float64"
-    enable_cueq: bool = Field(False, description="cuEquivariance kernels (GPU; needs the cuequivariance packages)")
-    stage_two: bool = Field(False, description="MACE's stage two from 3/4 of the epochs: energy weight 1000, lower lr")
 
 
 Purpose = Literal["grid", "base", "finetune", "scan"]
@@ -186,7 +162,7 @@ class GridPoint(NamedTuple):
     purpose: Purpose = "grid"  # grid: trained from scratch; base/finetune: fine-tuning study; scan: hyperparameters
 
 
-class FineTuning(_Strict):
+class FineTuning(StrictModel):
     """Fine-tune a base model on small training subsets (study B)."""
 
     base_model: str = Field("own", description="'own': train a base model here on every training structure of the "
@@ -194,7 +170,7 @@ class FineTuning(_Strict):
     base_mace: MaceHyperparameters | None = Field(None, description="hyperparameters of the own base model "
                                                                     "(default: training.mace)")
     dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
-    max_epochs: int = Field(20, ge=1)
+    max_num_epochs: int = Field(20, ge=1)
     lr: float = Field(0.001, gt=0)
 
     @field_validator("base_model")
@@ -207,7 +183,7 @@ class FineTuning(_Strict):
         return str(Path(base_model).resolve())
 
 
-class HyperparameterScan(_Strict):
+class HyperparameterScan(StrictModel):
     """MACE settings to compare on one dataset: the product of the listed values (study B's scan)."""
 
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
@@ -231,7 +207,7 @@ class HyperparameterScan(_Strict):
         return [MaceHyperparameters.model_validate(base.model_dump() | dict(zip(names, combo))) for combo in combos]
 
 
-class Training(_Strict):
+class Training(StrictModel):
     data_kinds: Annotated[list[Literal["cluster", "periodic"]], Field(min_length=1)] = ["cluster"]
     dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)] | None], Field(min_length=1)] = Field(
         [None], description="training-set sizes (a learning curve); null = all available")
@@ -242,8 +218,6 @@ class Training(_Strict):
         "random", description="subset selection: random, or farthest-point sampling of structure fingerprints")
     valid_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    n_threads: int = Field(1, ge=1, description="torch threads per training on CPU")
     mace: MaceHyperparameters = MaceHyperparameters()
     fine_tuning: FineTuning | None = None
     hyperparameter_scan: HyperparameterScan | None = None
@@ -268,7 +242,7 @@ class Training(_Strict):
     def fine_tuning_settings(self) -> MaceHyperparameters:
         """Hyperparameters of fine-tuning runs: training.mace with the fine-tuning epochs and learning rate."""
         ft = self.fine_tuning
-        return self.mace.model_copy(update={"max_epochs": ft.max_epochs, "lr": ft.lr}) if ft else self.mace
+        return self.mace.model_copy(update={"max_num_epochs": ft.max_num_epochs, "lr": ft.lr}) if ft else self.mace
 
     @property
     def base_settings(self) -> MaceHyperparameters:
@@ -276,75 +250,12 @@ class Training(_Strict):
         return (self.fine_tuning.base_mace if self.fine_tuning else None) or self.mace
 
 
-class Stability(_Strict):
-    """Limits of the stability watch; a run that crosses one stops early and is excluded from analysis."""
-
-    max_force: float = Field(20.0, gt=0, description="largest allowed atomic force, eV/Å")
-    density_window: tuple[Density, Density] = Field((0.2, 5.0), description="allowed density range (NPT)")
-    max_temperature_factor: float = Field(3.0, gt=1, description="runaway when T exceeds this × the target")
-    check_connectivity: bool = Field(True, description="stop when a covalent bond breaks or molecules fuse")
-
-
-class MolecularDynamics(_Strict):
-    n_molecules: int = Field(ge=2, description="molecules in the production box")
-    ensemble: Literal["npt", "nvt"] = Field("npt", description="npt: isotropic MTK; nvt: Langevin (study B)")
-    timestep: Time = 1.0
-    equilibration_steps: int = Field(0, ge=0, description="steps before production, recorded too")
-    n_steps: int = Field(gt=0, description="production steps")
-    thermostat_damping: Time = Field(100.0, description="NPT thermostat time constant; NVT Langevin friction = 1/this")
-    barostat_damping: Time = 1000.0
-    log_interval: int = Field(10, gt=0, description="steps between log rows")
-    trajectory_interval: int = Field(10, gt=0, description="steps between trajectory frames")
-    checkpoint_interval: int = Field(1000, gt=0, description="steps between checkpoints (full dynamical state)")
-    stability: Stability = Stability()
-    n_threads: int = Field(1, ge=1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    runs_per_gpu: int = Field(1, ge=1, description="MD runs sharing one GPU (device cuda): each holds 1/this of it")
-    seed: int = 0
-
-
-class Analysis(_Strict):
-    rdf_r_max: Length = 6.0
-    rdf_bins: int = Field(60, ge=5)
-    rdf_element_pairs: list[tuple[str, str]] = Field(
-        [("O", "H"), ("C", "O")], description="element pairs whose intra- and intermolecular g(r) are plotted")
-
-    @field_validator("rdf_element_pairs")
-    @classmethod
-    def _elements(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        from ase.data import chemical_symbols
-
-        unknown = sorted({element for pair in pairs for element in pair} - set(chemical_symbols[1:]))
-        if unknown:
-            raise ValueError(f"unknown element symbols {unknown}")
-        return pairs
-    diffusion_blocks: int = Field(4, ge=2)
-
-
-class Execution(_Strict):
-    cluster: str = Field("local", description="'local', or a Dask cluster profile file (deployments/dask/*.yaml)")
-    n_workers: int = Field(2, ge=1, description="Dask worker processes of the local cluster")
-    threads_per_worker: int = Field(1, ge=1)
-
-    @field_validator("cluster")
-    @classmethod
-    def _profile(cls, cluster: str) -> str:
-        if cluster != "local":
-            from mlipcamp.flows.clusters import load_profile
-
-            try:
-                load_profile(cluster)
-            except CampaignError as exc:
-                raise ValueError(str(exc).removeprefix("execution.cluster: ")) from None
-        return cluster
-
-
 def _check_unique(what: str, names: list[str]) -> None:
     if len(set(names)) != len(names):
         raise ValueError(f"{what} names must be unique, got {names}")
 
 
-class Campaign(_Strict):
+class Campaign(StrictModel):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the work directory")
     liquids: Annotated[list[Liquid], Field(min_length=1)]
@@ -364,8 +275,6 @@ class Campaign(_Strict):
     @model_validator(mode="after")
     def _levels_can_label_periodic(self) -> Campaign:
         if "periodic" in self.training.data_kinds:
-            from mlipcamp.science.qm.levels import check_level_supports, get_level
-
             for name in self.labelling.levels_of_theory:
                 try:
                     check_level_supports(get_level(name), periodic=True)
@@ -387,8 +296,6 @@ class Campaign(_Strict):
 
     @model_validator(mode="after")
     def _enough_frames(self) -> Campaign:
-        from mlipcamp.science.analysis.diffusion import MIN_BLOCK_FRAMES
-
         md, interval = self.md, self.md.trajectory_interval
         first = -(-md.equilibration_steps // interval)  # index of the first frame at or after equilibration
         frames = (md.equilibration_steps + md.n_steps) // interval - first + 1
@@ -495,7 +402,7 @@ def load_campaign(path: str | Path) -> Campaign:
     if not isinstance(data, dict):
         raise CampaignError(f"{path}: expected a mapping of campaign settings at the top level")
     try:
-        return Campaign.model_validate(data)
+        return Campaign.model_validate(data, context={UNITS_REQUIRED: True})
     except ValidationError as exc:
         raise CampaignError(f"{path}: " + "; ".join(_describe(error) for error in exc.errors())) from None
 

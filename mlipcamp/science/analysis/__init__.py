@@ -1,5 +1,5 @@
 """Analyses of MD runs: equilibrated density, temperature check, self-diffusion, radial
-distribution, plots."""
+distribution; ``md_run.analyse_md_run`` puts them together for one run."""
 
 from mlipcamp.science.analysis.density import SeriesStats, equilibrated_mean, series_stats
 from mlipcamp.science.analysis.diffusion import (
@@ -12,7 +12,6 @@ from mlipcamp.science.analysis.diffusion import (
     unwrap_npt,
     yeh_hummer_correction,
 )
-from mlipcamp.report.figures import plot_energy, plot_msd, plot_rdf, plot_rdf_pairs, plot_series
 from mlipcamp.science.analysis.rdf import com_rdf, element_pair_rdf
 from mlipcamp.science.analysis.temperature import temperature_fluctuation_check
 
@@ -27,11 +26,6 @@ __all__ = [
     "molecule_com_trajectory",
     "molecule_species",
     "msd_multi_origin",
-    "plot_energy",
-    "plot_msd",
-    "plot_rdf",
-    "plot_rdf_pairs",
-    "plot_series",
     "series_stats",
     "temperature_fluctuation_check",
     "unwrap_npt",

@@ -2,6 +2,7 @@
 
 from mlipcamp.science.qm.labelling import (
     LabelResult,
+    check_level_supports,
     compute_label,
     get_backend,
     label_structures,
@@ -10,7 +11,6 @@ from mlipcamp.science.qm.labelling import (
 from mlipcamp.science.qm.levels import (
     LevelOfTheory,
     UnknownLevelError,
-    check_level_supports,
     declared_level,
     get_level,
     known_level_names,

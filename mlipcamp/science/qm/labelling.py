@@ -7,51 +7,19 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from threadpoolctl import threadpool_limits
 
-from mlipcamp.science.qm.levels import LevelOfTheory, check_level_supports, periodic_refusal  # noqa: F401 (re-export)
+from mlipcamp.science.qm.backend import Backend, LabelFailure
+from mlipcamp.science.qm.levels import LevelOfTheory, periodic_refusal
 
-# LevelOfTheory.code -> module implementing the Backend protocol (imported on first use,
-# so optional codes only need to be installed where they are used)
-BACKEND_MODULES: dict[str, str] = {
-    "tblite": "mlipcamp.science.qm.tblite_backend",
-    "xtb": "mlipcamp.science.qm.xtb_backend",
-    "pyscf": "mlipcamp.science.qm.pyscf_backend",
-    "psi4": "mlipcamp.science.qm.psi4_backend",
-    "ase": "mlipcamp.science.qm.ase_backend",
-}
-
-
-class Backend(Protocol):
-    """What a backend module provides."""
-
-    def make_calculator(
-        self, level: LevelOfTheory, charge: int = 0, multiplicity: int = 1
-    ) -> Calculator: ...
-
-    def known_failure(self, exc: Exception) -> str | None:  # optional: a one-line reason for the code's own errors
-        ...
-
-
-class LabelFailure(RuntimeError):
-    """Raised by a backend for a per-structure failure; its message is the reason stored with the label."""
-
-    # Optional: ``supports_periodic``, a bool or a function of the level (absent means True).
-
-
-def unpaired_electrons(numbers, charge: int, multiplicity: int) -> int:  # noqa: ANN001 (atomic numbers)
-    """2S = multiplicity - 1 for a molecule of these atomic numbers; LabelFailure when the charge and
-    multiplicity cannot describe its electron count."""
-    n_electrons = int(sum(numbers)) - charge
-    unpaired = multiplicity - 1
-    if n_electrons < unpaired or (n_electrons - unpaired) % 2:
-        raise LabelFailure(f"charge {charge} and multiplicity {multiplicity} are not compatible with {n_electrons} electrons")
-    return unpaired
+# Values of LevelOfTheory.code. The backend of code C is the module ``C_backend`` of this package,
+# implementing the Backend protocol; it is imported on first use, so optional codes only need to be
+# installed where they are used.
+BACKEND_CODES = ("tblite", "xtb", "pyscf", "psi4", "ase")
 
 
 @dataclass
@@ -71,13 +39,9 @@ def get_backend(code: str) -> Backend:
     """Backend module for ``LevelOfTheory.code``; importing it loads the code's native libraries."""
     if code == "declared":
         raise ValueError("a declared level names labels imported from elsewhere; no backend computes it")
-    try:
-        module_name = BACKEND_MODULES[code]
-    except KeyError:
-        raise ValueError(
-            f"no QM backend for code {code!r}; known: {', '.join(sorted(BACKEND_MODULES))}"
-        ) from None
-    backend: Backend = importlib.import_module(module_name)  # type: ignore[assignment]
+    if code not in BACKEND_CODES:
+        raise ValueError(f"no QM backend for code {code!r}; known: {', '.join(sorted(BACKEND_CODES))}")
+    backend: Backend = importlib.import_module(f".{code}_backend", __package__)  # type: ignore[assignment]
     return backend
 
 
@@ -85,6 +49,16 @@ def supports_periodic(level: LevelOfTheory) -> bool:
     """Whether ``level``'s backend can label periodic cells."""
     declared = getattr(get_backend(level.code), "supports_periodic", True)
     return bool(declared(level) if callable(declared) else declared)
+
+
+def check_level_supports(level: LevelOfTheory, periodic: bool) -> None:
+    """Raise ValueError if ``periodic`` cells are planned and ``level``'s backend cannot label them.
+
+    Lets a campaign refuse before any compute; compute_label itself reports such a structure
+    as a failed label.
+    """
+    if periodic and not supports_periodic(level):
+        raise ValueError(f"level {level.name!r}: {periodic_refusal(level.code)}")
 
 
 def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> Calculator:

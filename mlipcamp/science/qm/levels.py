@@ -287,18 +287,6 @@ def check_xtb_level(level: LevelOfTheory, code: str, known_settings: set[str] | 
         raise ValueError(f"level {level.name!r}: unknown {code} settings {unknown}; known: {sorted(known_settings)}")
 
 
-def check_level_supports(level: LevelOfTheory, periodic: bool) -> None:
-    """Raise ValueError if ``periodic`` cells are planned and ``level``'s backend cannot label them.
-
-    Lets a campaign refuse before any compute; compute_label itself reports such a structure
-    as a failed label.
-    """
-    from mlipcamp.science.qm.labelling import supports_periodic
-
-    if periodic and not supports_periodic(level):
-        raise ValueError(f"level {level.name!r}: {periodic_refusal(level.code)}")
-
-
 def periodic_refusal(code: str) -> str:
     """The message with which a molecules-only backend refuses a periodic cell."""
     return (

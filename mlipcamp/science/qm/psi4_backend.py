@@ -18,7 +18,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 from ase.units import Bohr, Hartree
 
-from mlipcamp.science.qm.labelling import LabelFailure, unpaired_electrons
+from mlipcamp.science.qm.backend import LabelFailure, unpaired_electrons
 from mlipcamp.science.qm.levels import LevelOfTheory, periodic_refusal
 
 try:

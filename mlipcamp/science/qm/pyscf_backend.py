@@ -17,7 +17,7 @@ from ase.units import Bohr, Hartree
 from pyscf import df, dft, gto  # loaded with the backend, so thread limits reach PySCF's OpenMP
 
 from mlipcamp.science.qm.dispersion import DISPERSION_VARIANTS, dispersion_energy_forces
-from mlipcamp.science.qm.labelling import LabelFailure, unpaired_electrons
+from mlipcamp.science.qm.backend import LabelFailure, unpaired_electrons
 from mlipcamp.science.qm.levels import PYSCF_DEFAULTS, LevelOfTheory, periodic_refusal
 
 supports_periodic = False

@@ -16,7 +16,7 @@ from xtb.interface import XTBException
 from xtb.libxtb import VERBOSITY_MUTED
 from xtb.utils import get_method, get_solvent
 
-from mlipcamp.science.qm.labelling import LabelFailure
+from mlipcamp.science.qm.backend import LabelFailure
 from mlipcamp.science.qm.levels import LevelOfTheory, check_xtb_level, periodic_refusal
 
 supports_periodic = False

@@ -8,7 +8,13 @@ from mlipcamp.science.structures.packing import (
     molar_mass_g_mol,
     molecule_from_smiles,
 )
-from mlipcamp.science.structures.clusters import cut_cluster, cut_cluster_radius, cut_clusters, periodic_snapshot
+from mlipcamp.science.structures.clusters import (
+    cut_cluster,
+    cut_cluster_radius,
+    cut_clusters,
+    periodic_snapshot,
+    training_structures,
+)
 from mlipcamp.science.structures.molecules import centres_of_mass, make_molecules_whole, molecule_ids
 from mlipcamp.science.structures.sampling import sample_liquid
 
@@ -26,4 +32,5 @@ __all__ = [
     "molecule_ids",
     "periodic_snapshot",
     "sample_liquid",
+    "training_structures",
 ]

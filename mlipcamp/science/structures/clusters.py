@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
@@ -211,3 +212,19 @@ def periodic_snapshot(snapshot: Atoms) -> Atoms:
     periodic.wrap()
     periodic.info["n_molecules"] = int(ids.max() + 1)
     return periodic
+
+
+def training_structures(
+    snapshots: Sequence[Atoms], cluster_size: tuple[int, int], clusters_per_snapshot: int, seed: int,
+    radius_ang: float | None = None, periodic: bool = True,
+) -> list[tuple[str, Atoms]]:
+    """(kind, structure) cut from each liquid snapshot in turn: its clusters ('cluster', see
+    ``cut_clusters``; drawn from one generator seeded with ``seed``), then with ``periodic`` the
+    snapshot itself ('periodic', see ``periodic_snapshot``)."""
+    rng = np.random.default_rng(seed)
+    structures: list[tuple[str, Atoms]] = []
+    for snapshot in snapshots:
+        structures += [("cluster", c) for c in cut_clusters(snapshot, cluster_size, clusters_per_snapshot, rng, radius_ang)]
+        if periodic:
+            structures.append(("periodic", periodic_snapshot(snapshot)))
+    return structures

@@ -1,6 +1,6 @@
 """Run mace-torch's ``run_train`` in this process and record its peak memory.
 
-Usage: ``python -m mlipcamp.science.mace_runner STATS.json [run_train arguments]``. After training, STATS.json
+Usage: ``python -m mlipcamp.science.training.mace_runner STATS.json [run_train arguments]``. After training, STATS.json
 holds ``peak_rss_mb`` (peak resident memory of this program, MiB) and ``peak_cuda_mb`` (peak CUDA
 memory allocated by torch, MiB; null without a GPU).
 """

@@ -17,9 +17,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mlipcamp.science.datasets import ENERGY_KEY, FORCES_KEY, STRESS_KEY
+from mlipcamp.science.devices import resolve_device
+from mlipcamp.science.training import mace_runner
+from mlipcamp.science.training.settings import MaceHyperparameters, mace_arguments
 
 MODEL_NAME = "mace"  # run_train --name: the model lands at <work_dir>/mace.model
 LOG_NAME = "train.log"  # stdout + stderr of the training subprocess, in work_dir
@@ -31,63 +33,7 @@ _START_LINE = re.compile(r"^(\S+ \S+) INFO: Started training")
 _STAGE_TWO_LINE = "Changing loss based on Stage Two Weights"  # MACE switches to the stage-two loss here
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 EXPLOSION_FACTOR = 1000.0  # a validation loss this many times above the best before it is a diverged run
-STATS_NAME = "stats.json"  # peak memory written by mlipcamp.science.mace_runner, in work_dir
-_DEVICES = ("auto", "cpu", "cuda")
-
-
-@dataclass(frozen=True)
-class MaceSettings:
-    """Architecture and optimiser settings of a MACE model (cutoff in Å)."""
-
-    num_channels: int = 16
-    max_L: int = 0
-    num_interactions: int = 2
-    correlation: int = 2
-    r_max_ang: float = 4.0
-    batch_size: int = 8
-    max_epochs: int = 30
-    lr: float = 0.01
-    energy_weight: float = 1.0
-    forces_weight: float = 100.0
-    default_dtype: str = "float64"
-    enable_cueq: bool = False
-    stage_two: bool = False  # MACE's stage two (--swa): energy weight 1000, lower lr, from 3/4 of the epochs
-
-    def __post_init__(self) -> None:
-        for name in ("num_channels", "num_interactions", "correlation", "batch_size", "max_epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_L < 0:
-            raise ValueError(f"max_L must be >= 0, got {self.max_L}")
-        if not (self.r_max_ang > 0 and self.lr > 0 and self.energy_weight >= 0 and self.forces_weight >= 0):
-            raise ValueError(f"r_max_ang and lr must be > 0 and loss weights >= 0: {self}")
-        if self.default_dtype not in ("float32", "float64"):
-            raise ValueError(f"default_dtype must be float32 or float64, got {self.default_dtype!r}")
-
-    def cli_args(self) -> list[str]:
-        """These settings as ``mace_run_train`` flags (hidden irreps built by MACE from channels and max_L)."""
-        return [
-            "--model=MACE",
-            f"--num_channels={self.num_channels}",
-            f"--max_L={self.max_L}",
-            f"--num_interactions={self.num_interactions}",
-            f"--correlation={self.correlation}",
-            f"--r_max={self.r_max_ang!r}",
-            f"--batch_size={self.batch_size}",
-            f"--valid_batch_size={self.batch_size}",
-            f"--max_num_epochs={self.max_epochs}",
-            f"--lr={self.lr!r}",
-            f"--energy_weight={self.energy_weight!r}",
-            f"--forces_weight={self.forces_weight!r}",
-            f"--default_dtype={self.default_dtype}",
-            f"--enable_cueq={self.enable_cueq}",
-            *(["--swa"] if self.stage_two else []),
-        ]
-
-    @property
-    def model_file(self) -> str:
-        """Name of the final model in MACE's work directory (stage two saves its own)."""
-        return f"{MODEL_NAME}_stagetwo.model" if self.stage_two else f"{MODEL_NAME}.model"
+STATS_NAME = "stats.json"  # peak memory written by mace_runner, in work_dir
 
 
 class TrainingError(RuntimeError):
@@ -175,17 +121,6 @@ def fit_e0s(numbers: Sequence[np.ndarray], energies_eV: Sequence[float]) -> dict
     return {z: float(e) for z, e in zip(elements, e0)}
 
 
-def resolve_device(requested: str = "auto") -> str:
-    """'cuda' for 'auto' when a GPU is visible to torch, else 'cpu'; 'cpu'/'cuda' are checked and passed through."""
-    if requested not in _DEVICES:
-        raise ValueError(f"device must be one of {_DEVICES}, got {requested!r}")
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU")
-    return requested
-
-
 def training_environment(environ: Mapping[str, str], n_threads: int) -> dict[str, str]:
     """Environment of the training subprocess: ``environ`` with OMP/MKL threads set to ``n_threads``
     and without MALLOC_TRIM_THRESHOLD_. Dask workers set that to 64 KiB, and any explicit value
@@ -198,7 +133,7 @@ def training_environment(environ: Mapping[str, str], n_threads: int) -> dict[str
 def train_mace(
     train_xyz: Path,
     valid_xyz: Path,
-    settings: MaceSettings,
+    settings: MaceHyperparameters,
     seed: int,
     e0s: dict[int, float],
     work_dir: Path,
@@ -229,7 +164,7 @@ def train_mace(
     shutil.rmtree(checkpoints_dir, ignore_errors=True)
     for stale in work_dir.glob(f"{MODEL_NAME}*.model"):
         stale.unlink()
-    model_path = work_dir / settings.model_file
+    model_path = work_dir / f"{MODEL_NAME}{'_stagetwo' if settings.stage_two else ''}.model"  # stage two saves its own
     e0s_arg = "{" + ", ".join(f"{int(z)}: {float(e)!r}" for z, e in sorted(e0s.items())) + "}"
     if base_model is not None and not Path(base_model).is_file():
         raise ValueError(f"base model {base_model} not found")
@@ -240,13 +175,13 @@ def train_mace(
     command = [
         sys.executable,
         "-m",
-        "mlipcamp.science.mace_runner",
+        mace_runner.__name__,
         str(stats_path),
         f"--name={MODEL_NAME}",
         f"--train_file={Path(train_xyz).resolve()}",
         f"--valid_file={Path(valid_xyz).resolve()}",
         f"--E0s={e0s_arg}",
-        *settings.cli_args(),
+        *mace_arguments(settings),
         f"--seed={seed}",
         f"--device={device}",
         f"--energy_key={ENERGY_KEY}",

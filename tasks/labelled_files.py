@@ -1,4 +1,5 @@
-"""Import a user's labelled extxyz file: structures and labels under a declared level of theory."""
+"""import and export: labelled extxyz files in and out of the results database (imports under a
+declared level of theory)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from prefect import get_run_logger, task
 
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import Label, SampleMember, SampleSet
+from mlipcamp.db.queries import labelled_structures, labels_at_level
 from mlipcamp.db.records import find_by_key, level_row, link_to_campaign, structure_row
-from mlipcamp.science.datasets import read_labelled_extxyz
-from mlipcamp.hashing import hash_json, sha256_file
-from mlipcamp.science.qm.levels import declared_level
 from mlipcamp.db.store import FileStore
+from mlipcamp.hashing import sha256_file
+from mlipcamp.science.datasets import LabelledStructure, read_labelled_extxyz
+from mlipcamp.science.qm.levels import declared_level
+from mlipcamp.settings.campaign import ImportedDataset
+from mlipcamp.tasks.keys import step_key
+from mlipcamp.tasks.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ def import_labelled_file(
     level = declared_level(level_spec)
     reading = {"energy_key": energy_key, "forces_key": forces_key, "stress_key": stress_key,
                "energy_unit": energy_unit, "length_unit": length_unit}
-    key = hash_json({"step": "import/1", "file": sha256_file(path), "level": level.hash, "reading": reading})
+    key = step_key("import", file=sha256_file(path), level=level.hash, reading=reading)
     with session_scope(db_url) as session:
         if (existing := find_by_key(session, SampleSet, key)) is not None:
             if campaign_id is not None:
@@ -44,7 +49,7 @@ def import_labelled_file(
     start = time.perf_counter()
     frames = read_labelled_extxyz(path, **reading)
     with session_scope(db_url) as session:
-        level_id = level_row(session, level).id
+        level_id = level_row(session, level.hash, **level.model_dump()).id
         sample_set = SampleSet(key=key, liquid=name, box_structure_id=None, potential=f"imported from {path.name}",
                                temperature_k=None, n_steps=None, timestep_fs=None,
                                settings=reading | {"file": str(path.resolve())}, wall_time_s=0.0)
@@ -55,8 +60,7 @@ def import_labelled_file(
             kind = "periodic" if frame.kind == "periodic" else "cluster"  # a lone molecule is a 1-molecule cluster
             structure = structure_row(session, store, frame.atoms, kind, {"import": path.name, "frame": index})
             member_ids.add(structure.id)
-            exists = session.scalars(select(Label.id).filter_by(structure_id=structure.id, level_of_theory_id=level_id)).first()
-            if exists is None:
+            if structure.id not in labels_at_level(session, [structure.id], level_id):
                 arrays = {"forces_eV_ang": frame.forces_eV_ang}
                 if frame.stress_eV_ang3 is not None:
                     arrays["stress_eV_ang3"] = frame.stress_eV_ang3
@@ -70,3 +74,31 @@ def import_labelled_file(
         if campaign_id is not None:
             link_to_campaign(session, campaign_id, "sample_set", sample_set.id)
         return ImportSummary(sample_set.id, len(member_ids), new_labels, level.name)
+
+
+@task(retries=1)
+def import_dataset(ws: Workspace, dataset: ImportedDataset) -> int:
+    """Id of the sample set holding the imported structures (re-importing the same file is a no-op)."""
+    summary = import_labelled_file(
+        ws.db_url, ws.store, dataset.path, dataset.level_of_theory, dataset.name, ws.campaign_id,
+        energy_key=dataset.energy_key, forces_key=dataset.forces_key, stress_key=dataset.stress_key,
+        energy_unit=dataset.energy_unit, length_unit=dataset.length_unit,
+    )
+    get_run_logger().info("imported %s: %d structures, %d new labels at %s", dataset.name, summary.n_structures,
+                          summary.n_new_labels, summary.level_name)
+    return summary.sample_set_id
+
+
+def stored_labels(db_url: str, store: FileStore, level_name: str, kind: str | None = None) -> list[LabelledStructure]:
+    """Every good label at a level (stored name, e.g. ``declared:pbe-d3bj/def2-svp``), of one kind if
+    given, in structure-hash order."""
+    with session_scope(db_url) as session:
+        rows = labelled_structures(session, level_name, kind)
+    labelled = []
+    for row in rows:
+        arrays = store.get_arrays(row.arrays_file)
+        labelled.append(LabelledStructure(
+            atoms=store.get_atoms(row.structure_file), energy_eV=row.energy_ev, forces_eV_ang=arrays["forces_eV_ang"],
+            stress_eV_ang3=arrays.get("stress_eV_ang3"), kind="periodic" if row.pbc else "cluster",
+        ))
+    return labelled

@@ -1,0 +1,141 @@
+"""`mlipcamp run`, `status`, `results` and `models`: run a campaign and query its database."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from mlipcamp.cli.output import (
+    StageProgress,
+    console,
+    err_console,
+    fail,
+    print_csv,
+    print_table,
+    stage_counts,
+)
+from mlipcamp.db.engine import DatabaseError, redact, session_scope
+from mlipcamp.report.tables import format_value
+from mlipcamp.settings.campaign import Campaign, CampaignError
+from mlipcamp.tasks.workspace import Workspace
+
+ConfigArg = Annotated[Path, typer.Argument(help="campaign file (YAML)")]
+WorkdirOpt = Annotated[
+    Path | None, typer.Option("--workdir", "-w", help="where the database, file store, plots and report go [runs/NAME]")
+]
+
+
+def run(
+    config: ConfigArg,
+    workdir: WorkdirOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's task logs")] = False,
+) -> None:
+    """Run or resume a campaign: only what is missing from the database is computed."""
+    campaign, ws = _open(config, workdir, create=True)
+    from mlipcamp.flows.runner import prefect_api, prefect_environment
+
+    prefect_environment(Path(ws.workdir), verbose)
+    started = time.perf_counter()
+    console.print(f"[bold]campaign {campaign.name}[/] → {ws.workdir}")
+    with prefect_api() as api_url:
+        console.print(f"Prefect API: {api_url}")
+        from mlipcamp.flows.runner import run as run_flow
+
+        with StageProgress(ws, campaign):
+            try:
+                report = run_flow(campaign, ws)
+            except Exception as exc:  # noqa: BLE001 (the flow's failures are already logged by Prefect)
+                fail(f"campaign {campaign.name} did not finish: {exc}", code=1)
+    console.print(f"[green]done[/] in {time.perf_counter() - started:.0f} s")
+    _print_failures(ws, campaign)
+    _print_locations(ws, report)
+
+
+def status(config: ConfigArg, workdir: WorkdirOpt = None) -> None:
+    """Counts of done / failed / pending work per stage."""
+    campaign, ws = _open(config, workdir)
+    rows = stage_counts(ws, campaign)
+    table = Table("stage", "planned", "done", "failed", "pending", title=f"campaign {campaign.name}")
+    for row in rows:
+        table.add_row(row["stage"], *(format_value(row[k]) for k in ("planned", "done", "failed", "pending")))
+    console.print(table)
+
+
+def results(
+    config: ConfigArg,
+    workdir: WorkdirOpt = None,
+    format: Annotated[Literal["table", "csv"], typer.Option("--format", "-f")] = "table",
+) -> None:
+    """One row per model and liquid: factors, test errors, density and self-diffusion with standard errors."""
+    from mlipcamp.db.queries import RESULT_COLUMNS, results_rows
+
+    campaign, ws = _open(config, workdir)
+    with session_scope(ws.db_url) as session:
+        rows = results_rows(session, ws.campaign_id, [liquid.name for liquid in campaign.liquids])
+    if format == "csv":
+        print_csv(rows, RESULT_COLUMNS)
+        return
+    print_table(rows, RESULT_COLUMNS, f"campaign {campaign.name}", title_columns=("liquid", "model"))
+    for row in rows:
+        if row["md_error"]:
+            err_console.print(f"[red]{row['liquid']} with {row['model']} {row['md_status']}:[/red] {row['md_error']}",
+                              highlight=False)
+
+
+def models(
+    config: ConfigArg,
+    workdir: WorkdirOpt = None,
+    format: Annotated[Literal["table", "csv"], typer.Option("--format", "-f")] = "table",
+) -> None:
+    """One row per trained model: factors, purpose (grid, base, finetune, scan), training time per epoch,
+    peak memory, and RMSE of energy and forces on train, validation and test sets."""
+    from mlipcamp.db.queries import MODEL_COLUMNS, model_rows
+    from mlipcamp.report.tables import external_test_rows, scan_table
+
+    campaign, ws = _open(config, workdir)
+    with session_scope(ws.db_url) as session:
+        rows = model_rows(session, ws.campaign_id)
+    if format == "csv":
+        print_csv(rows, MODEL_COLUMNS)
+        return
+    print_table(rows, MODEL_COLUMNS, f"models of campaign {campaign.name}", title_columns=("model",))
+    scan, scan_columns = scan_table(rows)
+    if scan:
+        print_table(scan, scan_columns, "hyperparameter scan (test-set errors)")
+    external = external_test_rows(rows)
+    if external:
+        print_table(external, list(external[0]), "imported test sets")
+    for row in rows:
+        if row["status"] != "ok":
+            err_console.print(f"[red]{row['model']} failed:[/red] {row['error']}")
+
+
+def _open(config: Path, workdir: Path | None, create: bool = False) -> tuple[Campaign, Workspace]:
+    """Validate the campaign file and open (or, for ``run``, create) its database; exit with a message on error."""
+    from mlipcamp.flows.runner import open_campaign
+
+    try:
+        return open_campaign(config, workdir, create)
+    except CampaignError as exc:
+        fail(str(exc), code=2)
+    except DatabaseError as exc:
+        fail(str(exc), code=3)
+
+
+def _print_locations(ws: Workspace, report: str) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_row("database", redact(ws.db_url))
+    table.add_row("report", report)
+    table.add_row("results", str(Path(ws.workdir) / "results.csv"))
+    table.add_row("plots", str(ws.plots_dir))
+    console.print(table)
+
+
+def _print_failures(ws: Workspace, campaign: Campaign) -> None:
+    failed = [f"{row['failed']} {row['stage']}" for row in stage_counts(ws, campaign) if row["failed"]]
+    if failed:
+        console.print(f"[yellow]recorded failures:[/] {', '.join(failed)} (reasons in the database and the Prefect logs)")
