@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(PIP_CONSTRAINT_ARGS) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(PIP_CONSTRAINT_ARGS) -e '.[dft,dev]'
 	touch $@
 
 demo: setup

@@ -42,30 +42,28 @@ def main() -> None:
     if min([args.steps, args.repeats, args.molecules, args.threads, *args.concurrent]) < 1:
         parser.error("--steps, --repeats, --molecules, --threads and --concurrent take positive numbers")
 
-    import torch
-
+    from mlipcamp.science.devices import resolve_device
+    from mlipcamp.science.mace_calculator import mace_calculator
     from mlipcamp.science.structures import build_box
-    from mlipcamp.science.training import resolve_device
 
     try:
         device = resolve_device(args.device)
     except RuntimeError as exc:
         parser.error(str(exc))
     workdir = Path(tempfile.mkdtemp(prefix="mlipcamp-md-bench-"))
-    torch.set_num_threads(args.threads)
     box = build_box([(EC, args.molecules)], 1.32, seed=1)
     model = args.model or train_small_model(box, workdir / "training", device)
-    calculator = _calculator(model, device, args.dtype)
-    settings = _settings(args.steps)
+    calculator = mace_calculator(model, device, args.dtype, args.threads)
+    settings = _settings(args.molecules, args.steps)
     print(f"{len(box)} atoms (EC ×{args.molecules}), model {model}, {device}, {args.dtype}, {args.threads} thread(s)")
     print(f"NPT {TEMPERATURE_K:g} K, {args.steps} steps; run_md logs and checks every {settings.log_interval} steps, "
-          f"stores a frame every {settings.traj_interval} and a checkpoint every {settings.checkpoint_interval}")
+          f"stores a frame every {settings.trajectory_interval} and a checkpoint every {settings.checkpoint_interval}")
 
     plain_loop(box, calculator, settings, 20)  # warm-up: first calls of the model, thread pools
     plain, task = [], []
     for i in range(args.repeats):
         rounds = [(plain, lambda: plain_loop(box, calculator, settings, args.steps)),
-                  (task, lambda: project_run(box, calculator, settings, workdir / f"run{i}"))]
+                  (task, lambda out_dir=workdir / f"run{i}": project_run(box, calculator, settings, out_dir))]
         for results, run in rounds if i % 2 == 0 else rounds[::-1]:
             results.append(run())
     plain_speed = statistics.median(plain)
@@ -73,7 +71,7 @@ def main() -> None:
     print(f"plain ASE loop : {plain_speed:8.2f} steps/s  ({', '.join(f'{s:.2f}' for s in plain)})")
     print(f"project run_md : {task_speed:8.2f} steps/s  ({', '.join(f'{s:.2f}' for s in task)})")
     print(f"ratio run_md / plain: {task_speed / plain_speed:.3f}  (target >= 0.95)")
-    print(f"  = {task_speed * settings.timestep_fs * 86400e-6:.3f} ns/day at {settings.timestep_fs:g} fs")
+    print(f"  = {task_speed * settings.timestep * 86400e-6:.3f} ns/day at {settings.timestep:g} fs")
 
     for n in args.concurrent:
         speeds = concurrent_runs(n, model, args, workdir / f"concurrent{n}")
@@ -81,45 +79,41 @@ def main() -> None:
               f"(each {', '.join(f'{s:.2f}' for s in speeds)}; {sum(speeds) / task_speed:.2f}× one run)")
 
 
-def _settings(steps: int):
-    from mlipcamp.science.md.run import MDSettings
+def _settings(molecules: int, steps: int):
+    """The md section of the run (production stability limits); at TEMPERATURE_K and PRESSURE_BAR."""
+    from mlipcamp.science.md import MolecularDynamics
 
-    return MDSettings(ensemble="npt", temperature_K=TEMPERATURE_K, pressure_bar=PRESSURE_BAR, n_steps=steps,
-                      timestep_fs=1.0, tdamp_fs=100.0, pdamp_fs=500.0, log_interval=10, traj_interval=10,
-                      checkpoint_interval=100, seed=1)
-
-
-def _calculator(model: Path, device: str, dtype: str):
-    from mace.calculators import MACECalculator
-
-    return MACECalculator(model_paths=str(model), device=device, default_dtype=dtype)
+    return MolecularDynamics(n_molecules=molecules, ensemble="npt", n_steps=steps, timestep=1.0, thermostat_damping=100.0,
+                             barostat_damping=500.0, log_interval=10, trajectory_interval=10, checkpoint_interval=100,
+                             seed=1)
 
 
 def plain_loop(box, calculator, settings, steps: int) -> float:
-    """Steps/s of ASE's IsotropicMTKNPT alone, with run_md's starting velocities."""
+    """Steps/s of ASE's IsotropicMTKNPT alone, built as run_md's NPT engine builds it, with run_md's
+    starting velocities."""
     import numpy as np
     from ase import units
     from ase.md.nose_hoover_chain import IsotropicMTKNPT
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
     start = time.perf_counter()
     atoms = box.copy()
     atoms.calc = calculator
-    MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature_K, rng=np.random.default_rng(settings.seed))
+    thermalize_momenta(atoms, TEMPERATURE_K, rng=np.random.default_rng(settings.seed))
     Stationary(atoms)
-    dyn = IsotropicMTKNPT(atoms, timestep=settings.timestep_fs * units.fs, temperature_K=settings.temperature_K,
-                          pressure_au=settings.pressure_bar * units.bar, tdamp=settings.tdamp_fs * units.fs,
-                          pdamp=settings.pdamp_fs * units.fs)
+    dyn = IsotropicMTKNPT(atoms, timestep=settings.timestep * units.fs, temperature_K=TEMPERATURE_K,
+                          pressure_au=PRESSURE_BAR * units.bar, tdamp=settings.thermostat_damping * units.fs,
+                          pdamp=settings.barostat_damping * units.fs)
     dyn.run(steps)
     return steps / (time.perf_counter() - start)
 
 
 def project_run(box, calculator, settings, out_dir: Path) -> float:
     """Steps/s of run_md (production stability limits), timed around the whole call."""
-    from mlipcamp.science.md.run import StabilityLimits, run_md
+    from mlipcamp.science.md import run_md
 
     start = time.perf_counter()
-    result = run_md(box, calculator, settings, out_dir, limits=StabilityLimits())
+    result = run_md(box, calculator, settings, TEMPERATURE_K, PRESSURE_BAR, out_dir)
     elapsed = time.perf_counter() - start
     if result.stopped_reason:
         print(f"  note: the stability watch stopped run_md at step {result.stopped_step}: {result.stopped_reason}")
@@ -139,16 +133,13 @@ def concurrent_runs(n: int, model: Path, args: argparse.Namespace, directory: Pa
     return speeds
 
 
-def _worker(model: Path, args: argparse.Namespace, out_dir: Path, barrier, queue) -> None:  # noqa: ANN001
-    import torch
-
+def _worker(model: Path, args: argparse.Namespace, out_dir: Path, barrier, queue) -> None:
+    from mlipcamp.science.mace_calculator import mace_calculator
     from mlipcamp.science.structures import build_box
-    from mlipcamp.science.training import resolve_device
 
-    torch.set_num_threads(args.threads)
     box = build_box([(EC, args.molecules)], 1.32, seed=1)
-    calculator = _calculator(model, resolve_device(args.device), args.dtype)
-    settings = _settings(args.steps)
+    calculator = mace_calculator(model, args.device, args.dtype, args.threads)
+    settings = _settings(args.molecules, args.steps)
     plain_loop(box, calculator, settings, 10)  # warm-up
     barrier.wait()
     queue.put(project_run(box, calculator, settings, out_dir))
@@ -162,7 +153,8 @@ def train_small_model(box, directory: Path, device: str) -> Path:
     from mlipcamp.science.datasets import write_extxyz
     from mlipcamp.science.qm import compute_label, get_level
     from mlipcamp.science.structures import cut_clusters
-    from mlipcamp.science.training import MaceSettings, fit_e0s, train_mace
+    from mlipcamp.science.training.mace import fit_e0s, train_mace
+    from mlipcamp.science.training.settings import MaceHyperparameters
 
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
@@ -178,7 +170,7 @@ def train_small_model(box, directory: Path, device: str) -> Path:
     files = [write_extxyz([c for c, _ in part], directory / f"{name}.xyz", [r.energy_eV for _, r in part],
                           [r.forces_eV_ang for _, r in part]) for name, part in (("train", train), ("valid", valid))]
     e0s = fit_e0s([c.numbers for c, _ in train], [r.energy_eV for _, r in train])
-    settings = MaceSettings(num_channels=16, max_L=0, r_max_ang=4.0, max_epochs=40, stage_two=True)
+    settings = MaceHyperparameters(num_channels=16, max_L=0, r_max=4.0, max_num_epochs=40, stage_two=True)
     result = train_mace(files[0], files[1], settings, seed=1, e0s=e0s, work_dir=directory, device=device, n_threads=2)
     print(f"trained {result.epochs} epochs in {result.train_time_s:.0f} s")
     return result.model_path

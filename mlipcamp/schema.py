@@ -3,6 +3,7 @@ with their unit in campaign files ("313 K", "1 fs", "1.32 g/cm^3")."""
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from typing import Annotated
@@ -44,8 +45,8 @@ def to_unit(text: object, unit: str, units_required: bool = True) -> float:
     value, unit_text = float(match.group(1)), _POWER_SUFFIX.sub(r"\1^\2", match.group(2))
     ureg = registry()
     try:
-        quantity = ureg.Quantity(value, unit_text)
-        return float(quantity.to(unit).magnitude)
+        magnitude = float(ureg.Quantity(value, unit_text).to(unit).magnitude)
+        return float(f"{magnitude:.12g}")  # without the conversion's last-digit noise (0.5 ps: 500 fs, not 499.99999999999994)
     except pint.errors.UndefinedUnitError:
         raise ValueError(f"unknown unit '{match.group(2)}'") from None
     except pint.errors.DimensionalityError:
@@ -55,6 +56,8 @@ def to_unit(text: object, unit: str, units_required: bool = True) -> float:
 def _quantity(unit: str, positive: bool = True):
     def parse(value: object, info: ValidationInfo) -> float:
         magnitude = to_unit(value, unit, units_required=bool((info.context or {}).get(UNITS_REQUIRED)))
+        if not math.isfinite(magnitude):
+            raise ValueError(f"must be finite, got '{value}'")
         if positive and magnitude <= 0:
             raise ValueError(f"must be positive, got '{value}'")
         return magnitude
@@ -62,7 +65,7 @@ def _quantity(unit: str, positive: bool = True):
     return Annotated[
         float,
         BeforeValidator(parse),
-        PlainSerializer(lambda v: f"{v:g} {unit}", return_type=str),
+        PlainSerializer(lambda v: f"{v!r} {unit}", return_type=str),  # repr: exact, so keys never merge two values
     ]
 
 

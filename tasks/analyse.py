@@ -11,7 +11,7 @@ from mlipcamp.db.records import get_or_create, record_artifact
 from mlipcamp.report.figures import plot_energy, plot_msd, plot_rdf, plot_rdf_pairs, plot_series
 from mlipcamp.science.analysis.md_run import RunAnalysis, analyse_md_run
 from mlipcamp.science.analysis.settings import Analysis
-from mlipcamp.science.md.run import read_md_log, read_trajectory
+from mlipcamp.science.md.files import read_md_log, read_trajectory
 from mlipcamp.tasks.workspace import Workspace
 
 OBSERVABLES = ("density_g_cm3", "diffusion_cm2_s", "temperature_K", "temperature_fluctuation_ratio")

@@ -9,60 +9,45 @@ from prefect import get_run_logger, task
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import LiquidBox, MDRun, Model
 from mlipcamp.db.records import find_by_key, get_or_create, link_to_campaign
-from mlipcamp.settings.campaign import Liquid, MolecularDynamics
-from mlipcamp.hashing import hash_json
-from mlipcamp.science.md.run import MDSettings, StabilityLimits, run_md
-from mlipcamp.science.training import resolve_device
+from mlipcamp.science.devices import resolve_device
+from mlipcamp.science.mace_calculator import mace_calculator
+from mlipcamp.science.md import MolecularDynamics, run_md
+from mlipcamp.settings.campaign import Liquid
+from mlipcamp.settings.execution import MDExecution
+from mlipcamp.tasks.keys import step_key
 from mlipcamp.tasks.workspace import Workspace
 
 
-def md_settings(liquid: Liquid, md: MolecularDynamics) -> MDSettings:
-    """The MD engine's settings for a liquid (its T and P) and the campaign's md section."""
-    return MDSettings(
-        ensemble=md.ensemble, temperature_K=liquid.temperature,
-        pressure_bar=liquid.pressure if md.ensemble == "npt" else None, n_steps=md.n_steps,
-        equilibration_steps=md.equilibration_steps, timestep_fs=md.timestep, tdamp_fs=md.thermostat_damping,
-        pdamp_fs=md.barostat_damping, log_interval=md.log_interval, traj_interval=md.trajectory_interval,
-        checkpoint_interval=md.checkpoint_interval, seed=md.seed,
-    )
-
-
 @task(retries=2)
-def simulate_liquid(ws: Workspace, model_id: int, liquid: Liquid, box_id: int, md: MolecularDynamics, name: str) -> int | None:
+def simulate_liquid(ws: Workspace, model_id: int, liquid: Liquid, box_id: int, md: MolecularDynamics,
+                    execution: MDExecution, name: str) -> int | None:
     """Id of the MD run of ``liquid`` with model ``model_id``; None when the model failed to train.
 
-    The run checkpoints into a scratch directory named by its inputs, so a retry or a new job
+    The run checkpoints into a scratch directory named by its key, so a retry or a new job
     continues from the last checkpoint: an error is stored (status ``failed``) and raised again
     for Prefect to retry. A run stopped by the stability watch is stored as ``unstable`` with the
     reason and step, and is not analysed.
     """
-    import torch
-    from mace.calculators import MACECalculator
-
     logger = get_run_logger()
-    settings = md_settings(liquid, md)
-    s = md.stability
-    limits = StabilityLimits(max_force_eV_ang=s.max_force, density_window_g_cm3=tuple(s.density_window),
-                             max_temperature_factor=s.max_temperature_factor, check_connectivity=s.check_connectivity)
+    pressure_bar = liquid.pressure if md.ensemble == "npt" else None
     with session_scope(ws.db_url) as session:
         model, box = session.get(Model, model_id), session.get(LiquidBox, box_id)
         if model.status != "ok":
             logger.warning("no MD for %s: its model failed to train", name)
             return None
-        key = hash_json({"step": "simulate/2", "model": model.file_sha256, "box": box.key,
-                         "settings": settings.__dict__, "limits": limits.__dict__})
+        key = step_key("simulate", model=model.file_sha256, box=box.key, md=md.model_dump(mode="json"),
+                       temperature_K=liquid.temperature, pressure_bar=pressure_bar)
         if (run := find_by_key(session, MDRun, key)) is not None and run.status in ("ok", "unstable"):
             link_to_campaign(session, ws.campaign_id, "md_run", run.id)
             return run.id
         atoms = ws.store.get_atoms(box.structure.file)
         model_path, dtype, box_structure_id = ws.store.path(model.file), model.hyperparameters["default_dtype"], box.structure_id
 
-    device = resolve_device(md.device)
-    torch.set_num_threads(md.n_threads)
-    calculator = MACECalculator(model_paths=str(model_path), device=device, default_dtype=dtype)
+    device = resolve_device(execution.device)
+    calculator = mace_calculator(model_path, device, dtype, execution.n_threads)
     fields: dict = {"status": "failed", "error": None, "device": f"{device} ({platform.node()})"}
     try:
-        result = run_md(atoms, calculator, settings, ws.scratch("md", key[:16]), limits=limits,
+        result = run_md(atoms, calculator, md, liquid.temperature, pressure_bar, ws.scratch("md", key[:16]),
                         progress=lambda done, total: logger.info("%s: step %d/%d", name, done, total))
         log_file, _ = ws.store.put_file(result.log_path, ".csv")
         traj_file, traj_sha = ws.store.put_file(result.traj_path, ".npz")
@@ -89,8 +74,8 @@ def simulate_liquid(ws: Workspace, model_id: int, liquid: Liquid, box_id: int, m
         run = get_or_create(
             session, MDRun, {"key": key}, name=name, model_id=model_id, liquid=liquid.name,
             box_structure_id=box_structure_id, ensemble=md.ensemble, temperature_k=liquid.temperature,
-            pressure_bar=settings.pressure_bar, timestep_fs=md.timestep, n_steps_target=settings.total_steps,
-            status=fields["status"], settings=settings.__dict__,
+            pressure_bar=pressure_bar, timestep_fs=md.timestep, n_steps_target=md.total_steps, status=fields["status"],
+            settings=md.model_dump(mode="json") | {"temperature_K": liquid.temperature, "pressure_bar": pressure_bar},
         )
         for field, value in fields.items():
             setattr(run, field, value)

@@ -7,6 +7,7 @@ import yaml
 
 from mlipcamp.settings.campaign import CampaignError, load_campaign
 from mlipcamp.schema import to_unit
+from mlipcamp.science.md.settings import MolecularDynamics
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 
@@ -35,6 +36,23 @@ def test_demo_loads_in_canonical_units():
 )
 def test_units_convert(text, unit, expected):
     assert to_unit(text, unit) == pytest.approx(expected)
+
+
+def test_python_takes_bare_numbers_in_the_fields_unit_files_do_not(tmp_path):
+    assert MolecularDynamics(n_molecules=2, n_steps=1, timestep=0.5).timestep == 0.5
+    assert MolecularDynamics(n_molecules=2, n_steps=1, timestep="0.5 ps").timestep == 500.0
+    with pytest.raises(CampaignError, match="md.timestep: a unit is required"):
+        load_campaign(write_variant(tmp_path, lambda d: d["md"].update(timestep=1)))
+    with pytest.raises(ValueError, match="must be finite"):
+        MolecularDynamics(n_molecules=2, n_steps=1, timestep=float("inf"))
+
+
+def test_quantities_are_stored_exactly():
+    """Keys hash the settings' JSON form: two timesteps must never share one."""
+    close = [MolecularDynamics(n_molecules=2, n_steps=1, timestep=dt) for dt in (5.0, 5.000000001, 1234567.0)]
+    dumps = [md.model_dump(mode="json")["timestep"] for md in close]
+    assert dumps == ["5.0 fs", "5.000000001 fs", "1234567.0 fs"]
+    assert [MolecularDynamics.model_validate(md.model_dump(mode="json")) for md in close] == close
 
 
 @pytest.mark.parametrize(
@@ -87,16 +105,15 @@ def test_mole_ratio_counts():
     assert [n for _, n in liquid.counts(16)] == [4, 12]
 
 
-def test_deployment_entrypoints_and_parameters_exist():
-    import importlib
-
+def test_deployment_entrypoints_and_parameters_exist(monkeypatch):
     from prefect import Flow
+    from prefect.flows import load_flow_from_entrypoint
 
-    spec = yaml.safe_load((Path(__file__).parents[1] / "deployments" / "prefect.yaml").read_text())
+    repo = Path(__file__).parents[1]
+    monkeypatch.chdir(repo)  # deployments run from the repository root
+    spec = yaml.safe_load((repo / "deployments" / "prefect.yaml").read_text())
     for deployment in spec["deployments"]:
-        path, name = deployment["entrypoint"].split(":")
-        module = path.removesuffix(".py").replace("/", ".")
-        flow = getattr(importlib.import_module(module), name)
+        flow = load_flow_from_entrypoint(deployment["entrypoint"], use_placeholder_flow=False)
         assert isinstance(flow, Flow)
         assert set(deployment["parameters"]) <= set(flow.parameters.properties)
         load_campaign(Path(__file__).parents[1] / deployment["parameters"]["config_path"])

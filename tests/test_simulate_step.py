@@ -8,26 +8,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from random_mace import save_random_mace
 from sqlalchemy import select
 
 from mlipcamp.db.engine import init_db, session_scope, sqlite_url
-from mlipcamp.db.models import Campaign, Dataset, LiquidBox, MDRun, Model, Observable
+from mlipcamp.db.models import CampaignRow, Dataset, LiquidBox, MDRun, Model, Observable
 from mlipcamp.db.records import level_row, link_to_campaign, structure_row
-from mlipcamp.settings.campaign import Analysis, Liquid, MolecularDynamics
-from mlipcamp.science.md.run import read_trajectory
+from mlipcamp.science.analysis.settings import Analysis
+from mlipcamp.science.md import MolecularDynamics, read_trajectory
 from mlipcamp.science.qm.levels import get_level
 from mlipcamp.science.structures import build_box
+from mlipcamp.settings.campaign import Liquid
+from mlipcamp.settings.execution import MDExecution
 from mlipcamp.tasks.workspace import Workspace
-
-from random_mace import save_random_mace
 
 pytestmark = pytest.mark.slow
 
 WATER = Liquid.model_validate({"name": "water", "components": [{"smiles": "O"}], "temperature": "300 K",
                                "density": "1.0 g/cm^3"})
 # 20 equilibration + 40 production steps, every step logged and stored, a checkpoint every 10
-MD = dict(n_molecules=16, equilibration_steps=20, n_steps=40, log_interval=1, trajectory_interval=1,
-          checkpoint_interval=10, stability={"check_connectivity": False})  # random forces do not hold molecules
+MD = {"n_molecules": 16, "equilibration_steps": 20, "n_steps": 40, "log_interval": 1, "trajectory_interval": 1,
+          "checkpoint_interval": 10, "stability": {"check_connectivity": False}}  # random forces do not hold molecules
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,9 @@ def workspace(directory: Path, box, model_path: Path) -> tuple[Workspace, int, i
     init_db(url)
     ws = Workspace(workdir=str(directory), db_url=url, campaign_id=1)
     with session_scope(url) as session:
-        session.add(Campaign(id=1, name="test", config={}, config_hash="0" * 64))
-        level = level_row(session, get_level("gfn2-xtb"))
+        session.add(CampaignRow(id=1, name="test", config={}, config_hash="0" * 64))
+        level = get_level("gfn2-xtb")
+        level = level_row(session, level.hash, **level.model_dump())
         dataset = Dataset(key="d" * 64, level_of_theory_id=level.id, data_kind="cluster", size=1, subset_replica=0,
                           selection="random", n_train=1, n_valid=0, n_test=0)
         session.add(dataset)
@@ -69,7 +71,7 @@ def workspace(directory: Path, box, model_path: Path) -> tuple[Workspace, int, i
 
 
 def counting_calculator(monkeypatch, crash_at: int | None = None) -> list[int]:
-    """Make the simulate step's MACECalculator count its calculations (into the returned list) and
+    """Make the MACECalculator of the simulate step (built by mace_calculator) count its calculations (into the returned list) and
     raise once, on calculation ``crash_at``, as a GPU fault or a killed job would."""
     import mace.calculators
     from mace.calculators.mace import MACECalculator  # the original, even when already replaced
@@ -87,7 +89,7 @@ def counting_calculator(monkeypatch, crash_at: int | None = None) -> list[int]:
     return calls
 
 
-def in_flow(task, *args):  # noqa: ANN001, ANN201
+def in_flow(task, *args):
     """Run a Prefect task in a flow of its own, as the campaign does; its result."""
     from prefect import flow
 
@@ -97,7 +99,7 @@ def in_flow(task, *args):  # noqa: ANN001, ANN201
 def simulate(ws: Workspace, model_id: int, box_id: int, md: MolecularDynamics) -> int:
     from mlipcamp.tasks.simulate import simulate_liquid
 
-    return in_flow(simulate_liquid, ws, model_id, WATER, box_id, md, "water-random")
+    return in_flow(simulate_liquid, ws, model_id, WATER, box_id, md, MDExecution(device="cpu"), "water-random")
 
 
 def test_crashed_md_task_resumes_on_retry_and_matches_uninterrupted_run(tmp_path, prefect_harness, box_and_model, monkeypatch):
@@ -138,10 +140,12 @@ def test_crashed_md_task_resumes_on_retry_and_matches_uninterrupted_run(tmp_path
     assert diffusion.method["analysed_from_ps"] >= 0.020  # no equilibration frame (steps < 20) in the MSD
 
 
-def test_unstable_run_is_stored_with_its_reason_and_not_analysed(tmp_path, prefect_harness, box_and_model):
+def test_unstable_run_is_stored_with_its_reason_and_not_analysed(tmp_path, prefect_harness, box_and_model, monkeypatch):
     from mlipcamp.db.queries import results_rows
     from mlipcamp.tasks.analyse import analyse_run
+    from mlipcamp.tasks.keys import step_key
     from mlipcamp.tasks.report import write_report
+    from mlipcamp.tasks.simulate import simulate_liquid
 
     md = MolecularDynamics(**(MD | {"stability": {"max_force": 1e-6, "check_connectivity": False}}))
     ws, model_id, box_id = workspace(tmp_path, *box_and_model)
@@ -151,6 +155,13 @@ def test_unstable_run_is_stored_with_its_reason_and_not_analysed(tmp_path, prefe
         session.expunge(run)
         assert run.status == "unstable" and run.n_steps_done == 0
         assert run.error.startswith("step 0: force ") and "exceeds 1e-06 eV/Å" in run.error
+        assert run.settings == md.model_dump(mode="json") | {"temperature_K": 300.0, "pressure_bar": 1.0}
+        assert run.key == step_key("simulate", model=session.get(Model, model_id).file_sha256, box="b" * 64,
+                                   md=md.model_dump(mode="json"), temperature_K=300.0, pressure_bar=1.0)
+    # execution settings are no part of the key: the stored run is found again, and nothing is computed
+    calls = counting_calculator(monkeypatch)
+    assert in_flow(simulate_liquid, ws, model_id, WATER, box_id, md, MDExecution(device="cpu", n_threads=2), "other") == run_id
+    assert calls == []
     assert in_flow(analyse_run, ws, run_id, Analysis(), None) == run_id
     with session_scope(ws.db_url) as session:
         assert session.scalars(select(Observable)).all() == []

@@ -10,7 +10,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import BaseCalculator
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 
 
 def sample_liquid(
@@ -51,7 +51,7 @@ def sample_liquid(
     atoms = box.copy()
     atoms.set_constraint([*atoms.constraints, FixCom()])  # the MB momenta and MD keep the COM at rest
     atoms.calc = calculator
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    thermalize_momenta(atoms, temperature_K, rng=rng)
     dynamics = Langevin(
         atoms,
         timestep=timestep_fs * units.fs,
