@@ -63,8 +63,10 @@ def main() -> None:
     assert len(ids) == len(clusters)
     serial_rate, flow_rate = len(clusters) / serial_s, len(ids) / flow_s
     print(f"serial loop, 1 thread : {serial_s:7.1f} s  {serial_rate:6.1f} structures/s")
-    print(f"flow, {args.workers} Dask workers : {flow_s:7.1f} s  {flow_rate:6.1f} structures/s "
-          f"(batches of {args.batch_size})")
+    print(
+        f"flow, {args.workers} Dask workers : {flow_s:7.1f} s  {flow_rate:6.1f} structures/s "
+        f"(batches of {args.batch_size})"
+    )
     print(f"ratio flow/serial     : {flow_rate / serial_rate:.2f}")
 
 

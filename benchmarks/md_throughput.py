@@ -56,14 +56,18 @@ def main() -> None:
     calculator = mace_calculator(model, device, args.dtype, args.threads)
     settings = _settings(args.molecules, args.steps)
     print(f"{len(box)} atoms (EC ×{args.molecules}), model {model}, {device}, {args.dtype}, {args.threads} thread(s)")
-    print(f"NPT {TEMPERATURE_K:g} K, {args.steps} steps; run_md logs and checks every {settings.log_interval} steps, "
-          f"stores a frame every {settings.trajectory_interval} and a checkpoint every {settings.checkpoint_interval}")
+    print(
+        f"NPT {TEMPERATURE_K:g} K, {args.steps} steps; run_md logs and checks every {settings.log_interval} steps, "
+        f"stores a frame every {settings.trajectory_interval} and a checkpoint every {settings.checkpoint_interval}"
+    )
 
     plain_loop(box, calculator, settings, 20)  # warm-up: first calls of the model, thread pools
     plain, task = [], []
     for i in range(args.repeats):
-        rounds = [(plain, lambda: plain_loop(box, calculator, settings, args.steps)),
-                  (task, lambda out_dir=workdir / f"run{i}": project_run(box, calculator, settings, out_dir))]
+        rounds = [
+            (plain, lambda: plain_loop(box, calculator, settings, args.steps)),
+            (task, lambda out_dir=workdir / f"run{i}": project_run(box, calculator, settings, out_dir)),
+        ]
         for results, run in rounds if i % 2 == 0 else rounds[::-1]:
             results.append(run())
     plain_speed = statistics.median(plain)
@@ -75,17 +79,28 @@ def main() -> None:
 
     for n in args.concurrent:
         speeds = concurrent_runs(n, model, args, workdir / f"concurrent{n}")
-        print(f"{n} concurrent run(s): aggregate {sum(speeds):8.2f} steps/s "
-              f"(each {', '.join(f'{s:.2f}' for s in speeds)}; {sum(speeds) / task_speed:.2f}× one run)")
+        print(
+            f"{n} concurrent run(s): aggregate {sum(speeds):8.2f} steps/s "
+            f"(each {', '.join(f'{s:.2f}' for s in speeds)}; {sum(speeds) / task_speed:.2f}× one run)"
+        )
 
 
 def _settings(molecules: int, steps: int):
     """The md section of the run (production stability limits); at TEMPERATURE_K and PRESSURE_BAR."""
     from mlipcamp.science.md import MolecularDynamics
 
-    return MolecularDynamics(n_molecules=molecules, ensemble="npt", n_steps=steps, timestep=1.0, thermostat_damping=100.0,
-                             barostat_damping=500.0, log_interval=10, trajectory_interval=10, checkpoint_interval=100,
-                             seed=1)
+    return MolecularDynamics(
+        n_molecules=molecules,
+        ensemble="npt",
+        n_steps=steps,
+        timestep=1.0,
+        thermostat_damping=100.0,
+        barostat_damping=500.0,
+        log_interval=10,
+        trajectory_interval=10,
+        checkpoint_interval=100,
+        seed=1,
+    )
 
 
 def plain_loop(box, calculator, settings, steps: int) -> float:
@@ -101,9 +116,14 @@ def plain_loop(box, calculator, settings, steps: int) -> float:
     atoms.calc = calculator
     thermalize_momenta(atoms, TEMPERATURE_K, rng=np.random.default_rng(settings.seed))
     Stationary(atoms)
-    dyn = IsotropicMTKNPT(atoms, timestep=settings.timestep * units.fs, temperature_K=TEMPERATURE_K,
-                          pressure_au=PRESSURE_BAR * units.bar, tdamp=settings.thermostat_damping * units.fs,
-                          pdamp=settings.barostat_damping * units.fs)
+    dyn = IsotropicMTKNPT(
+        atoms,
+        timestep=settings.timestep * units.fs,
+        temperature_K=TEMPERATURE_K,
+        pressure_au=PRESSURE_BAR * units.bar,
+        tdamp=settings.thermostat_damping * units.fs,
+        pdamp=settings.barostat_damping * units.fs,
+    )
     dyn.run(steps)
     return steps / (time.perf_counter() - start)
 
@@ -124,7 +144,9 @@ def concurrent_runs(n: int, model: Path, args: argparse.Namespace, directory: Pa
     """Steps/s of each of ``n`` processes running run_md at the same time (started together)."""
     context = mp.get_context("spawn")
     barrier, queue = context.Barrier(n), context.Queue()
-    processes = [context.Process(target=_worker, args=(model, args, directory / str(i), barrier, queue)) for i in range(n)]
+    processes = [
+        context.Process(target=_worker, args=(model, args, directory / str(i), barrier, queue)) for i in range(n)
+    ]
     for process in processes:
         process.start()
     speeds = [queue.get() for _ in processes]
@@ -167,8 +189,15 @@ def train_small_model(box, directory: Path, device: str) -> Path:
     print(f"labelled {len(clusters)} rattled EC clusters with GFN2-xTB in {time.perf_counter() - start:.0f} s")
     kept = [(c, r) for c, r in zip(clusters, labels, strict=True) if r.ok]
     train, valid = kept[:130], kept[130:]
-    files = [write_extxyz([c for c, _ in part], directory / f"{name}.xyz", [r.energy_eV for _, r in part],
-                          [r.forces_eV_ang for _, r in part]) for name, part in (("train", train), ("valid", valid))]
+    files = [
+        write_extxyz(
+            [c for c, _ in part],
+            directory / f"{name}.xyz",
+            [r.energy_eV for _, r in part],
+            [r.forces_eV_ang for _, r in part],
+        )
+        for name, part in (("train", train), ("valid", valid))
+    ]
     e0s = fit_e0s([c.numbers for c, _ in train], [r.energy_eV for _, r in train])
     settings = MaceHyperparameters(num_channels=16, max_L=0, r_max=4.0, max_num_epochs=40, stage_two=True)
     result = train_mace(files[0], files[1], settings, seed=1, e0s=e0s, work_dir=directory, device=device, n_threads=2)

@@ -8,7 +8,7 @@ inputs), which is what makes every step of a campaign idempotent.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,7 +28,7 @@ HASH = String(64)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -214,7 +214,9 @@ class MDRun(Base):
     timestep_fs: Mapped[float] = mapped_column(Float)
     n_steps_target: Mapped[int] = mapped_column(Integer)
     n_steps_done: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(10), index=True)  # ok | unstable (stopped by the stability watch) | failed
+    status: Mapped[str] = mapped_column(
+        String(10), index=True
+    )  # ok | unstable (stopped by the stability watch) | failed
     error: Mapped[str | None] = mapped_column(Text)
     settings: Mapped[dict[str, Any]]
     wall_time_s: Mapped[float | None] = mapped_column(Float)

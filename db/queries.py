@@ -37,16 +37,32 @@ def structures_of_sample_sets(session: Session, sample_set_ids: list[int], kinds
 
 def campaign_row_ids(session: Session, campaign_id: int, table: str) -> list[int]:
     """Ids of the rows of ``table`` that a campaign produced or reused."""
-    query = select(CampaignMember.row_id).where(
-        CampaignMember.campaign_id == campaign_id, CampaignMember.table == table
-    ).order_by(CampaignMember.row_id)
+    query = (
+        select(CampaignMember.row_id)
+        .where(CampaignMember.campaign_id == campaign_id, CampaignMember.table == table)
+        .order_by(CampaignMember.row_id)
+    )
     return list(session.scalars(query))
 
 
 RESULT_COLUMNS = (
-    "model", "liquid", "purpose", "seed", "level_of_theory", "data_kind", "dataset_size", "subset_replica",
-    "rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang", "md_status", "density_g_cm3", "density_sem_g_cm3",
-    "density_converged", "diffusion_cm2_s", "diffusion_sem_cm2_s", "ns_per_day",
+    "model",
+    "liquid",
+    "purpose",
+    "seed",
+    "level_of_theory",
+    "data_kind",
+    "dataset_size",
+    "subset_replica",
+    "rmse_e_test_mev_per_atom",
+    "rmse_f_test_mev_per_ang",
+    "md_status",
+    "density_g_cm3",
+    "density_sem_g_cm3",
+    "density_converged",
+    "diffusion_cm2_s",
+    "diffusion_sem_cm2_s",
+    "ns_per_day",
 )
 
 
@@ -64,42 +80,61 @@ def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list
         .join(Dataset, Dataset.id == Model.dataset_id)
         .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Dataset.level_of_theory_id)
         .where(Model.id.in_(model_ids), Model.purpose != "scan")
-        .order_by(LevelOfTheoryRow.name, Dataset.data_kind, Model.purpose, Dataset.size, Dataset.subset_replica,
-                  Model.seed)
+        .order_by(
+            LevelOfTheoryRow.name, Dataset.data_kind, Model.purpose, Dataset.size, Dataset.subset_replica, Model.seed
+        )
     )
     for model, dataset, level in session.execute(query).all():
         for liquid in liquids:
             run = runs.get((model.id, liquid))
             density = observables.get((run.id, "density_g_cm3")) if run else None
             diffusion = observables.get((run.id, "diffusion_cm2_s")) if run else None
-            rows.append({
-                "model": model.name,
-                "liquid": liquid,
-                "purpose": model.purpose,
-                "seed": model.seed,
-                "level_of_theory": level.name,
-                "data_kind": dataset.data_kind,
-                "dataset_size": dataset.size,
-                "subset_replica": dataset.subset_replica,
-                "rmse_e_test_mev_per_atom": model.rmse_e_test_mev_per_atom,
-                "rmse_f_test_mev_per_ang": model.rmse_f_test_mev_per_ang,
-                "md_status": (run.status if run else ("no model" if model.status != "ok" else "pending")),
-                "md_error": run.error if run else None,  # why a run is unstable or failed
-                "density_g_cm3": density.value if density else None,
-                "density_sem_g_cm3": density.sem if density else None,
-                "density_converged": density.method.get("converged") if density else None,
-                "diffusion_cm2_s": diffusion.value if diffusion else None,
-                "diffusion_sem_cm2_s": diffusion.sem if diffusion else None,
-                "ns_per_day": run.ns_per_day if run else None,
-            })
+            rows.append(
+                {
+                    "model": model.name,
+                    "liquid": liquid,
+                    "purpose": model.purpose,
+                    "seed": model.seed,
+                    "level_of_theory": level.name,
+                    "data_kind": dataset.data_kind,
+                    "dataset_size": dataset.size,
+                    "subset_replica": dataset.subset_replica,
+                    "rmse_e_test_mev_per_atom": model.rmse_e_test_mev_per_atom,
+                    "rmse_f_test_mev_per_ang": model.rmse_f_test_mev_per_ang,
+                    "md_status": (run.status if run else ("no model" if model.status != "ok" else "pending")),
+                    "md_error": run.error if run else None,  # why a run is unstable or failed
+                    "density_g_cm3": density.value if density else None,
+                    "density_sem_g_cm3": density.sem if density else None,
+                    "density_converged": density.method.get("converged") if density else None,
+                    "diffusion_cm2_s": diffusion.value if diffusion else None,
+                    "diffusion_sem_cm2_s": diffusion.sem if diffusion else None,
+                    "ns_per_day": run.ns_per_day if run else None,
+                }
+            )
     return rows
 
 
 MODEL_COLUMNS = (
-    "model", "purpose", "status", "level_of_theory", "data_kind", "selection", "dataset_size", "subset_replica", "seed",
-    "device", "epochs", "train_time_s", "seconds_per_epoch", "peak_memory_mb",
-    "rmse_e_train_mev_per_atom", "rmse_f_train_mev_per_ang", "rmse_e_valid_mev_per_atom", "rmse_f_valid_mev_per_ang",
-    "rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang",
+    "model",
+    "purpose",
+    "status",
+    "level_of_theory",
+    "data_kind",
+    "selection",
+    "dataset_size",
+    "subset_replica",
+    "seed",
+    "device",
+    "epochs",
+    "train_time_s",
+    "seconds_per_epoch",
+    "peak_memory_mb",
+    "rmse_e_train_mev_per_atom",
+    "rmse_f_train_mev_per_ang",
+    "rmse_e_valid_mev_per_atom",
+    "rmse_f_valid_mev_per_ang",
+    "rmse_e_test_mev_per_atom",
+    "rmse_f_test_mev_per_ang",
 )
 
 
@@ -111,25 +146,46 @@ def model_rows(session: Session, campaign_id: int) -> list[dict]:
         .join(Dataset, Dataset.id == Model.dataset_id)
         .join(LevelOfTheoryRow, LevelOfTheoryRow.id == Dataset.level_of_theory_id)
         .where(Model.id.in_(campaign_row_ids(session, campaign_id, "model")))
-        .order_by(Model.purpose, LevelOfTheoryRow.name, Dataset.data_kind, Dataset.size, Dataset.subset_replica,
-                  Model.seed, Model.id)
+        .order_by(
+            Model.purpose,
+            LevelOfTheoryRow.name,
+            Dataset.data_kind,
+            Dataset.size,
+            Dataset.subset_replica,
+            Model.seed,
+            Model.id,
+        )
     )
     rows = []
     for model, dataset, level in session.execute(query).all():
         metrics = model.metrics or {}
-        rows.append({
-            "model": model.name, "purpose": model.purpose, "status": model.status, "level_of_theory": level.name,
-            "data_kind": dataset.data_kind, "selection": dataset.selection, "dataset_size": dataset.size,
-            "subset_replica": dataset.subset_replica, "seed": model.seed, "device": model.device, "epochs": model.epochs,
-            "train_time_s": model.train_time_s, "seconds_per_epoch": model.seconds_per_epoch,
-            "peak_memory_mb": model.peak_memory_mb,
-            **{f"rmse_{q}_{split}_{unit}": getattr(model, f"rmse_{q}_{split}_{unit}")
-               for split in ("train", "valid", "test") for q, unit in (("e", "mev_per_atom"), ("f", "mev_per_ang"))},
-            "hyperparameters": model.hyperparameters,
-            "force_decomposition": metrics.get("test", {}).get("force_decomposition"),
-            "external": metrics.get("external", {}),
-            "error": model.error,
-        })
+        rows.append(
+            {
+                "model": model.name,
+                "purpose": model.purpose,
+                "status": model.status,
+                "level_of_theory": level.name,
+                "data_kind": dataset.data_kind,
+                "selection": dataset.selection,
+                "dataset_size": dataset.size,
+                "subset_replica": dataset.subset_replica,
+                "seed": model.seed,
+                "device": model.device,
+                "epochs": model.epochs,
+                "train_time_s": model.train_time_s,
+                "seconds_per_epoch": model.seconds_per_epoch,
+                "peak_memory_mb": model.peak_memory_mb,
+                **{
+                    f"rmse_{q}_{split}_{unit}": getattr(model, f"rmse_{q}_{split}_{unit}")
+                    for split in ("train", "valid", "test")
+                    for q, unit in (("e", "mev_per_atom"), ("f", "mev_per_ang"))
+                },
+                "hyperparameters": model.hyperparameters,
+                "force_decomposition": metrics.get("test", {}).get("force_decomposition"),
+                "external": metrics.get("external", {}),
+                "error": model.error,
+            }
+        )
     return rows
 
 
@@ -146,8 +202,14 @@ class StagePlan(NamedTuple):
 def campaign_status(session: Session, campaign_id: int, plan: StagePlan) -> list[dict]:
     """Per stage: planned, done, failed and pending counts (planned None where it is unknown yet)."""
     boxes = len(campaign_row_ids(session, campaign_id, "liquid_box"))
-    sample_sets = list(session.scalars(select(SampleSet.id).where(
-        SampleSet.id.in_(campaign_row_ids(session, campaign_id, "sample_set")), SampleSet.box_structure_id.is_not(None))))
+    sample_sets = list(
+        session.scalars(
+            select(SampleSet.id).where(
+                SampleSet.id.in_(campaign_row_ids(session, campaign_id, "sample_set")),
+                SampleSet.box_structure_id.is_not(None),
+            )
+        )
+    )
     structure_ids = structures_of_sample_sets(session, sample_sets, list(plan.data_kinds)) if sample_sets else []
     label_counts = dict(
         session.execute(
@@ -162,8 +224,11 @@ def campaign_status(session: Session, campaign_id: int, plan: StagePlan) -> list
     ok_models = [m for m in models if m.status == "ok"]
     ok_runs = [r for r in runs if r.status == "ok"]
     analysed = set(
-        session.scalars(select(Observable.md_run_id).where(
-            Observable.md_run_id.in_([r.id for r in ok_runs]), Observable.name == "density_g_cm3"))
+        session.scalars(
+            select(Observable.md_run_id).where(
+                Observable.md_run_id.in_([r.id for r in ok_runs]), Observable.name == "density_g_cm3"
+            )
+        )
     )
     label_planned = len(structure_ids) * len(plan.levels) if len(sample_sets) == plan.n_sample_sets else None
     rows = [
@@ -172,13 +237,22 @@ def campaign_status(session: Session, campaign_id: int, plan: StagePlan) -> list
         ("label", label_planned, label_counts.get("ok", 0), label_counts.get("failed", 0)),
         ("train", plan.n_models, len(ok_models), len(models) - len(ok_models)),
         ("evaluate", len(ok_models), sum(m.rmse_e_test_mev_per_atom is not None for m in ok_models), 0),
-        ("simulate", sum(m.purpose != "scan" for m in ok_models) * plan.n_liquids, len(ok_runs),
-         len(runs) - len(ok_runs)),
+        (
+            "simulate",
+            sum(m.purpose != "scan" for m in ok_models) * plan.n_liquids,
+            len(ok_runs),
+            len(runs) - len(ok_runs),
+        ),
         ("analyse", len(ok_runs), len(analysed), 0),
     ]
     return [
-        {"stage": stage, "planned": planned, "done": done, "failed": failed,
-         "pending": None if planned is None else max(planned - done - failed, 0)}
+        {
+            "stage": stage,
+            "planned": planned,
+            "done": done,
+            "failed": failed,
+            "pending": None if planned is None else max(planned - done - failed, 0),
+        }
         for stage, planned, done, failed in rows
     ]
 
@@ -194,13 +268,14 @@ class LabelRow(NamedTuple):
     pbc: bool
 
 
-def _label_rows(query) -> list[LabelRow]:  # noqa: ANN001 (a select of Label joined to Structure)
+def _label_rows(query) -> list[LabelRow]:
     return [LabelRow(*row) for row in query]
 
 
-def _label_columns():  # noqa: ANN202
+def _label_columns():
     return select(Label.id, Structure.hash, Structure.file, Label.energy_ev, Label.arrays_file, Structure.pbc).join(
-        Structure, Structure.id == Label.structure_id)
+        Structure, Structure.id == Label.structure_id
+    )
 
 
 def labelled_structures(session: Session, level_name: str, kind: str | None = None) -> list[LabelRow]:
@@ -216,15 +291,17 @@ def labelled_structures(session: Session, level_name: str, kind: str | None = No
     return _label_rows(session.execute(query))
 
 
-def good_labels_of_sample_sets(session: Session, sample_set_ids: Sequence[int], level_id: int,
-                               kind: str | None = None) -> list[LabelRow]:
+def good_labels_of_sample_sets(
+    session: Session, sample_set_ids: Sequence[int], level_id: int, kind: str | None = None
+) -> list[LabelRow]:
     """Good labels at a level of the structures (of one kind, if given) in these sample sets, in
     structure-hash order."""
     query = (
         _label_columns()
         .join(SampleMember, SampleMember.structure_id == Structure.id)
-        .where(SampleMember.sample_set_id.in_(sample_set_ids), Label.level_of_theory_id == level_id,
-               Label.status == "ok")
+        .where(
+            SampleMember.sample_set_id.in_(sample_set_ids), Label.level_of_theory_id == level_id, Label.status == "ok"
+        )
         .distinct()
         .order_by(Structure.hash)
     )

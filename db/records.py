@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ase import Atoms
 from sqlalchemy import delete, select
@@ -72,11 +71,15 @@ def find_by_key(session: Session, model: type[RowT], key: str) -> RowT | None:
 
 def record_artifact(session: Session, owner: str, name: str, kind: str, path: str | Path) -> None:
     """List a file a person looks at (plot, report) under its owner, e.g. ``md_run:3``."""
-    row = get_or_create(session, Artifact, {"owner": owner, "name": name}, kind=kind, path=str(path), sha256=sha256_file(path))
+    row = get_or_create(
+        session, Artifact, {"owner": owner, "name": name}, kind=kind, path=str(path), sha256=sha256_file(path)
+    )
     row.path, row.sha256 = str(path), sha256_file(path)
 
 
-def register_campaign(session: Session, name: str, config: dict[str, Any], config_hash: str, create: bool) -> int | None:
+def register_campaign(
+    session: Session, name: str, config: dict[str, Any], config_hash: str, create: bool
+) -> int | None:
     """The campaign's row id (its config stored when ``create``); None if absent and not created.
 
     When ``create`` finds the campaign with another configuration, its membership is cleared: the

@@ -16,8 +16,8 @@ from mlipcamp.settings.execution import LabellingExecution
 from mlipcamp.tasks.analyse import analyse_run
 from mlipcamp.tasks.build import build_liquid_box
 from mlipcamp.tasks.evaluate import evaluate_model
-from mlipcamp.tasks.labelled_files import import_dataset
 from mlipcamp.tasks.label import label_batch, record_label_failure, structures_to_label
+from mlipcamp.tasks.labelled_files import import_dataset
 from mlipcamp.tasks.report import write_report
 from mlipcamp.tasks.sample import sample_structures
 from mlipcamp.tasks.simulate import simulate_liquid
@@ -56,7 +56,9 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
         sample_sets = [
             sample_structures.with_options(
                 task_run_name=f"sample {liquid.name} {Path(sampling.potential).name} {temperature:g} K"
-            ).submit(ws, sampling_box_ids[liquid.name], sampling, execution.sampling, temperature, sampling.seed + index)
+            ).submit(
+                ws, sampling_box_ids[liquid.name], sampling, execution.sampling, temperature, sampling.seed + index
+            )
             for liquid in config.liquids
             for index, temperature in enumerate(sampling.temperatures)
         ]
@@ -75,21 +77,42 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     trained_on = "+".join(liquid_names)
     evaluations, analyses, datasets, steps = [], [], {}, []
 
-    def train(point: GridPoint, hyper: MaceHyperparameters, name: str, base: int | str | None = None, simulate: bool = True):
+    def train(
+        point: GridPoint, hyper: MaceHyperparameters, name: str, base: int | str | None = None, simulate: bool = True
+    ):
         """Submit a model's dataset selection (once per subset), training, evaluation and MD runs."""
         level, kind, size, replica, seed, purpose = point
         subset = f"n{size}-r{replica}" if size is not None else "all"
         if (level, kind, size, replica) not in datasets:
             datasets[level, kind, size, replica] = assemble_dataset.with_options(
                 task_run_name=f"select {trained_on} {level} {kind} {subset}"
-            ).submit(ws, training_sets, level, kind, training.valid_fraction, training.test_fraction, size, replica,
-                     training.selection)
+            ).submit(
+                ws,
+                training_sets,
+                level,
+                kind,
+                training.valid_fraction,
+                training.test_fraction,
+                size,
+                replica,
+                training.selection,
+            )
         with dask.annotate(resources=task_resources(execution.training.device)):
             model = train_model.with_options(task_run_name=f"train {purpose} {trained_on} {name}").submit(
-                ws, datasets[level, kind, size, replica], seed, hyper, execution.training, name, purpose, base,
+                ws,
+                datasets[level, kind, size, replica],
+                seed,
+                hyper,
+                execution.training,
+                name,
+                purpose,
+                base,
             )
-            evaluations.append(evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(
-                ws, model, execution.training, test_sets))
+            evaluations.append(
+                evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(
+                    ws, model, execution.training, test_sets
+                )
+            )
         steps.append(model)
         for liquid in config.liquids if simulate else []:
             run_name = f"{liquid.name}-{name}"
@@ -98,11 +121,16 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
                     task_run_name=f"simulate {liquid.name} {md.ensemble} {liquid.temperature:g} K {name}"
                 ).submit(ws, model, liquid, md_box_ids[liquid.name], md, execution.md, run_name)
             steps.append(run)
-            analyses.append(analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(
-                ws, run, config.analysis, liquid.viscosity))
+            analyses.append(
+                analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(
+                    ws, run, config.analysis, liquid.viscosity
+                )
+            )
         return model
 
-    bases = {(p.level_of_theory, p.data_kind): train(p, training.base_settings, model_name(p)) for p in config.base_models()}
+    bases = {
+        (p.level_of_theory, p.data_kind): train(p, training.base_settings, model_name(p)) for p in config.base_models()
+    }
     for point in config.training_grid():
         train(point, training.mace, model_name(point))
     for point, hyper in config.scan_grid():
@@ -121,8 +149,10 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     failed = [f for f in downstream if not f.state.is_completed()]
     if failed:
         causes = [f.state.message for f in [*datasets.values(), *steps, *downstream] if f.state.is_failed()][:3]
-        raise RuntimeError(f"{len(failed)} steps did not complete (report written to {report}); first failures: "
-                           + " | ".join(causes or ["see the Prefect logs"]))
+        raise RuntimeError(
+            f"{len(failed)} steps did not complete (report written to {report}); first failures: "
+            + " | ".join(causes or ["see the Prefect logs"])
+        )
     return report
 
 
@@ -141,7 +171,9 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     labelling, execution = config.labelling, config.execution.labelling
     size = execution.batch_size
     batches = [
-        (level, structure_ids[i : i + size]) for level in labelling.levels_of_theory for i in range(0, len(structure_ids), size)
+        (level, structure_ids[i : i + size])
+        for level in labelling.levels_of_theory
+        for i in range(0, len(structure_ids), size)
     ]
     total = {"ok": 0, "failed": 0, "reused": 0}
     planned = len(structure_ids) * len(labelling.levels_of_theory)
@@ -175,8 +207,10 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     lost_in_a_row = dict.fromkeys(labelling.levels_of_theory, 0)
     for level, batch in suspects:
         if lost_in_a_row[level] >= LOST_IN_A_ROW_TO_STOP:
-            reason = (f"labelling task lost with other structures; not run alone, as {level} killed its worker "
-                      f"on {LOST_IN_A_ROW_TO_STOP} structures in a row")
+            reason = (
+                f"labelling task lost with other structures; not run alone, as {level} killed its worker "
+                f"on {LOST_IN_A_ROW_TO_STOP} structures in a row"
+            )
             record_label_failure(ws, batch[0], level, reason)
             tally({"failed": 1}, 1)
             continue
@@ -191,10 +225,11 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     return total
 
 
-def _submit_label_batch(ws: Workspace, labelling: Labelling, execution: LabellingExecution, level: str,
-                        batch: list[int]) -> PrefectFuture:
+def _submit_label_batch(
+    ws: Workspace, labelling: Labelling, execution: LabellingExecution, level: str, batch: list[int]
+) -> PrefectFuture:
     """Submit one labelling task holding one worker slot."""
     with dask.annotate(**ONE_SLOT):
-        return label_batch.with_options(task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}").submit(
-            ws, batch, level, execution.n_threads, labelling.retries
-        )
+        return label_batch.with_options(
+            task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}"
+        ).submit(ws, batch, level, execution.n_threads, labelling.retries)

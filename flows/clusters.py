@@ -8,7 +8,6 @@ from typing import Any
 from mlipcamp.flows.local_cluster import RestartingLocalCluster
 from mlipcamp.settings.execution import Execution, load_profile
 
-
 SLOTS = "slots"  # Dask resource every worker advertises (its threads); each heavy task takes one
 GPU = "GPU"  # Dask resource of workers with GPUs (jobqueue GPU profiles: GPU=1 per worker); a CUDA training takes one
 
@@ -83,7 +82,6 @@ def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any
 def api_reachable_from_jobs(api_url: str | None) -> bool:
     """False for a loopback Prefect API, which compute nodes of a batch cluster cannot reach."""
     return bool(api_url) and not any(host in api_url for host in ("127.0.0.1", "localhost", "[::1]"))
-
 
 
 def _with_resource(worker_args: list[str], resource: str) -> list[str]:

@@ -18,7 +18,9 @@ class CampaignNotRun(CampaignError):
     """Results were asked for a campaign that has not been run in this work directory."""
 
 
-def open_campaign(config_path: str | Path, workdir: str | Path | None = None, create: bool = False) -> tuple[Campaign, Workspace]:
+def open_campaign(
+    config_path: str | Path, workdir: str | Path | None = None, create: bool = False
+) -> tuple[Campaign, Workspace]:
     """Validate the campaign file and open its database (created and migrated when ``create``).
 
     Raises CampaignError for a bad file, CampaignNotRun when there is nothing to read,
@@ -35,8 +37,9 @@ def open_campaign(config_path: str | Path, workdir: str | Path | None = None, cr
         workdir.mkdir(parents=True, exist_ok=True)
     init_db(url)
     with session_scope(url) as session:
-        campaign_id = register_campaign(session, campaign.name, campaign.model_dump(mode="json"),
-                                        campaign.config_hash, create)
+        campaign_id = register_campaign(
+            session, campaign.name, campaign.model_dump(mode="json"), campaign.config_hash, create
+        )
     if campaign_id is None:
         raise CampaignNotRun(f"campaign {campaign.name} is not in database {redact(url)}: {hint}")
     return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id)
@@ -63,7 +66,9 @@ def prefect_api() -> Iterator[str]:
     if url := os.environ.get("PREFECT_API_URL"):
         yield url
         return
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here; the server would only log errors
+    os.environ.setdefault(
+        "PREFECT_SERVER_ANALYTICS_ENABLED", "false"
+    )  # no network here; the server would only log errors
     server = SubprocessASGIServer()
     server.start()
     os.environ["PREFECT_API_URL"] = server.api_url

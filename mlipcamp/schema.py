@@ -46,7 +46,9 @@ def to_unit(text: object, unit: str, units_required: bool = True) -> float:
     ureg = registry()
     try:
         magnitude = float(ureg.Quantity(value, unit_text).to(unit).magnitude)
-        return float(f"{magnitude:.12g}")  # without the conversion's last-digit noise (0.5 ps: 500 fs, not 499.99999999999994)
+        return float(
+            f"{magnitude:.12g}"
+        )  # without the conversion's last-digit noise (0.5 ps: 500 fs, not 499.99999999999994)
     except pint.errors.UndefinedUnitError:
         raise ValueError(f"unknown unit '{match.group(2)}'") from None
     except pint.errors.DimensionalityError:

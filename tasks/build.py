@@ -7,8 +7,8 @@ from prefect import get_run_logger, task
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import LiquidBox
 from mlipcamp.db.records import find_by_key, get_or_create, link_to_campaign, structure_row
-from mlipcamp.settings.campaign import Liquid
 from mlipcamp.science.structures import build_box
+from mlipcamp.settings.campaign import Liquid
 from mlipcamp.tasks.keys import step_key
 from mlipcamp.tasks.workspace import Workspace
 
@@ -23,7 +23,9 @@ def build_liquid_box(ws: Workspace, liquid: Liquid, n_molecules: int, purpose: s
             link_to_campaign(session, ws.campaign_id, "liquid_box", row.id)
             return row.id
     atoms = build_box(composition, liquid.density, seed=seed)
-    get_run_logger().info("packed %s: %d molecules, %d atoms, %.2f Å box", liquid.name, n_molecules, len(atoms), atoms.cell[0, 0])
+    get_run_logger().info(
+        "packed %s: %d molecules, %d atoms, %.2f Å box", liquid.name, n_molecules, len(atoms), atoms.cell[0, 0]
+    )
     with session_scope(ws.db_url) as session:
         structure = structure_row(session, ws.store, atoms, "box", {"liquid": liquid.name, "purpose": purpose})
         row = get_or_create(

@@ -20,18 +20,23 @@ from mlipcamp.tasks.workspace import Workspace
 
 
 @task(retries=1)
-def evaluate_model(ws: Workspace, model_id: int, execution: TrainingExecution,
-                   test_sets: Sequence[tuple[str, int, str]] = ()) -> int:
+def evaluate_model(
+    ws: Workspace, model_id: int, execution: TrainingExecution, test_sets: Sequence[tuple[str, int, str]] = ()
+) -> int:
     """Fill in a model's RMSE/MAE of energy per atom and forces on train/valid/test and on each imported
     test set ``(name, sample set id, level name)``; parity and force-decomposition plots of the test set."""
     with session_scope(ws.db_url) as session:
         model = session.get(Model, model_id)
         evaluated = set((model.metrics or {}).get("external", {}))
-        if model.status != "ok" or (model.rmse_e_test_mev_per_atom is not None and evaluated >= {t[0] for t in test_sets}):
+        if model.status != "ok" or (
+            model.rmse_e_test_mev_per_atom is not None and evaluated >= {t[0] for t in test_sets}
+        ):
             return model_id
         name, model_path, dtype = model.name, ws.store.path(model.file), model.hyperparameters["default_dtype"]
         members = dataset_splits(session, ws.store, model.dataset_id)
-        training_hashes = {row.structure_hash for split, row in dataset_labels(session, model.dataset_id) if split == "train"}
+        training_hashes = {
+            row.structure_hash for split, row in dataset_labels(session, model.dataset_id) if split == "train"
+        }
         external = {}
         for test, sample_set_id, level in test_sets:
             rows = good_labels_of_sample_sets(session, [sample_set_id], level_row_id(session, get_level(level)))
@@ -45,15 +50,23 @@ def evaluate_model(ws: Workspace, model_id: int, execution: TrainingExecution,
         n_atoms = [len(a) for a in atoms]
         metrics[split] = error_metrics(energies, pred_e, n_atoms, forces, pred_f)
         if split == "test":
-            plot = parity_plot(energies, pred_e, n_atoms, forces, pred_f, ws.plot_path(name, "parity"), f"{name}: test set")
+            plot = parity_plot(
+                energies, pred_e, n_atoms, forces, pred_f, ws.plot_path(name, "parity"), f"{name}: test set"
+            )
             metrics[split]["force_decomposition"] = decomposition_errors(atoms, forces, pred_f)
-            bars = decomposition_plot(metrics[split]["force_decomposition"], ws.plot_path(name, "force_decomposition"),
-                                      f"{name}: test-set force errors")
+            bars = decomposition_plot(
+                metrics[split]["force_decomposition"],
+                ws.plot_path(name, "force_decomposition"),
+                f"{name}: test-set force errors",
+            )
     metrics["external"] = {}
     for (test, _, level), (atoms, energies, forces, hashes) in zip(test_sets, external.values(), strict=True):
         pred_e, pred_f = predict(model_path, atoms, device=execution.device, default_dtype=dtype)
         metrics["external"][test] = error_metrics(energies, pred_e, [len(a) for a in atoms], forces, pred_f) | {
-            "level_of_theory": level, "n_structures": len(atoms), "n_in_training": len(training_hashes & set(hashes))}
+            "level_of_theory": level,
+            "n_structures": len(atoms),
+            "n_in_training": len(training_hashes & set(hashes)),
+        }
 
     with session_scope(ws.db_url) as session:
         model = session.get(Model, model_id)

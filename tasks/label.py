@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from prefect import get_run_logger, task
+
 from mlipcamp.db.engine import Session, session_scope
 from mlipcamp.db.models import Label
 from mlipcamp.db.queries import labels_at_level, structures_by_id, structures_of_sample_sets
@@ -26,7 +27,9 @@ def level_row_id(session: Session, level: LevelOfTheory) -> int:
 
 
 @task(retries=1)
-def label_batch(ws: Workspace, structure_ids: list[int], level_name: str, n_threads: int, retries: int) -> dict[str, int]:
+def label_batch(
+    ws: Workspace, structure_ids: list[int], level_name: str, n_threads: int, retries: int
+) -> dict[str, int]:
     """Label the structures that have no final label at this level; return counts ok / failed / reused."""
     logger = get_run_logger()
     level = get_level(level_name)
@@ -46,7 +49,9 @@ def label_batch(ws: Workspace, structure_ids: list[int], level_name: str, n_thre
         again = [i for i, r in enumerate(results) if not r.ok and attempts[i] <= retries]
         if not again:
             break
-        for i, result in zip(again, label_structures([atoms[i] for i in again], level, n_threads=n_threads), strict=True):
+        for i, result in zip(
+            again, label_structures([atoms[i] for i in again], level, n_threads=n_threads), strict=True
+        ):
             results[i] = result
             attempts[i] += 1
 
@@ -57,11 +62,15 @@ def label_batch(ws: Workspace, structure_ids: list[int], level_name: str, n_thre
     for structure, result in zip(todo, results, strict=True):
         if not result.ok:
             logger.warning("label failed for structure %d (%s): %s", structure.id, structure.formula, result.error)
-    logger.info("%s: %d labelled, %d failed, %d reused", level.name, n_ok, len(results) - n_ok, len(structure_ids) - len(todo))
+    logger.info(
+        "%s: %d labelled, %d failed, %d reused", level.name, n_ok, len(results) - n_ok, len(structure_ids) - len(todo)
+    )
     return {"ok": n_ok, "failed": len(results) - n_ok, "reused": len(structure_ids) - len(todo)}
 
 
-def _record(session: Session, ws: Workspace, structure_id: int, level_id: int, result: LabelResult, attempts: int) -> None:
+def _record(
+    session: Session, ws: Workspace, structure_id: int, level_id: int, result: LabelResult, attempts: int
+) -> None:
     arrays_file = arrays_sha = None
     if result.ok:
         arrays = {"forces_eV_ang": result.forces_eV_ang}

@@ -31,15 +31,28 @@ class ImportSummary:
 
 
 def import_labelled_file(
-    db_url: str, store: FileStore, path: str | Path, level_spec: str, name: str, campaign_id: int | None = None,
-    energy_key: str = "REF_energy", forces_key: str = "REF_forces", stress_key: str | None = "REF_stress",
-    energy_unit: str = "eV", length_unit: str = "Å",
+    db_url: str,
+    store: FileStore,
+    path: str | Path,
+    level_spec: str,
+    name: str,
+    campaign_id: int | None = None,
+    energy_key: str = "REF_energy",
+    forces_key: str = "REF_forces",
+    stress_key: str | None = "REF_stress",
+    energy_unit: str = "eV",
+    length_unit: str = "Å",
 ) -> ImportSummary:
     """Store every frame of ``path`` with its label at the declared level ``level_spec``; idempotent per file content."""
     path = Path(path)
     level = declared_level(level_spec)
-    reading = {"energy_key": energy_key, "forces_key": forces_key, "stress_key": stress_key,
-               "energy_unit": energy_unit, "length_unit": length_unit}
+    reading = {
+        "energy_key": energy_key,
+        "forces_key": forces_key,
+        "stress_key": stress_key,
+        "energy_unit": energy_unit,
+        "length_unit": length_unit,
+    }
     key = step_key("import", file=sha256_file(path), level=level.hash, reading=reading)
     with session_scope(db_url) as session:
         if (existing := find_by_key(session, SampleSet, key)) is not None:
@@ -50,9 +63,17 @@ def import_labelled_file(
     frames = read_labelled_extxyz(path, **reading)
     with session_scope(db_url) as session:
         level_id = level_row(session, level.hash, **level.model_dump()).id
-        sample_set = SampleSet(key=key, liquid=name, box_structure_id=None, potential=f"imported from {path.name}",
-                               temperature_k=None, n_steps=None, timestep_fs=None,
-                               settings=reading | {"file": str(path.resolve())}, wall_time_s=0.0)
+        sample_set = SampleSet(
+            key=key,
+            liquid=name,
+            box_structure_id=None,
+            potential=f"imported from {path.name}",
+            temperature_k=None,
+            n_steps=None,
+            timestep_fs=None,
+            settings=reading | {"file": str(path.resolve())},
+            wall_time_s=0.0,
+        )
         session.add(sample_set)
         session.flush()
         new_labels, member_ids = 0, set()
@@ -65,9 +86,20 @@ def import_labelled_file(
                 if frame.stress_eV_ang3 is not None:
                     arrays["stress_eV_ang3"] = frame.stress_eV_ang3
                 arrays_file, arrays_sha = store.put_arrays(**arrays)
-                session.add(Label(structure_id=structure.id, level_of_theory_id=level_id, status="ok",
-                                  energy_ev=frame.energy_eV, arrays_file=arrays_file, arrays_sha256=arrays_sha,
-                                  error=None, wall_time_s=0.0, host="imported", attempts=1))
+                session.add(
+                    Label(
+                        structure_id=structure.id,
+                        level_of_theory_id=level_id,
+                        status="ok",
+                        energy_ev=frame.energy_eV,
+                        arrays_file=arrays_file,
+                        arrays_sha256=arrays_sha,
+                        error=None,
+                        wall_time_s=0.0,
+                        host="imported",
+                        attempts=1,
+                    )
+                )
                 new_labels += 1
         session.add_all(SampleMember(sample_set_id=sample_set.id, structure_id=i) for i in sorted(member_ids))
         sample_set.wall_time_s = time.perf_counter() - start
@@ -80,12 +112,25 @@ def import_labelled_file(
 def import_dataset(ws: Workspace, dataset: ImportedDataset) -> int:
     """Id of the sample set holding the imported structures (re-importing the same file is a no-op)."""
     summary = import_labelled_file(
-        ws.db_url, ws.store, dataset.path, dataset.level_of_theory, dataset.name, ws.campaign_id,
-        energy_key=dataset.energy_key, forces_key=dataset.forces_key, stress_key=dataset.stress_key,
-        energy_unit=dataset.energy_unit, length_unit=dataset.length_unit,
+        ws.db_url,
+        ws.store,
+        dataset.path,
+        dataset.level_of_theory,
+        dataset.name,
+        ws.campaign_id,
+        energy_key=dataset.energy_key,
+        forces_key=dataset.forces_key,
+        stress_key=dataset.stress_key,
+        energy_unit=dataset.energy_unit,
+        length_unit=dataset.length_unit,
     )
-    get_run_logger().info("imported %s: %d structures, %d new labels at %s", dataset.name, summary.n_structures,
-                          summary.n_new_labels, summary.level_name)
+    get_run_logger().info(
+        "imported %s: %d structures, %d new labels at %s",
+        dataset.name,
+        summary.n_structures,
+        summary.n_new_labels,
+        summary.level_name,
+    )
     return summary.sample_set_id
 
 
@@ -97,8 +142,13 @@ def stored_labels(db_url: str, store: FileStore, level_name: str, kind: str | No
     labelled = []
     for row in rows:
         arrays = store.get_arrays(row.arrays_file)
-        labelled.append(LabelledStructure(
-            atoms=store.get_atoms(row.structure_file), energy_eV=row.energy_ev, forces_eV_ang=arrays["forces_eV_ang"],
-            stress_eV_ang3=arrays.get("stress_eV_ang3"), kind="periodic" if row.pbc else "cluster",
-        ))
+        labelled.append(
+            LabelledStructure(
+                atoms=store.get_atoms(row.structure_file),
+                energy_eV=row.energy_ev,
+                forces_eV_ang=arrays["forces_eV_ang"],
+                stress_eV_ang3=arrays.get("stress_eV_ang3"),
+                kind="periodic" if row.pbc else "cluster",
+            )
+        )
     return labelled

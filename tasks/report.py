@@ -11,7 +11,6 @@ from mlipcamp.db.engine import session_scope
 from mlipcamp.db.queries import MODEL_COLUMNS, RESULT_COLUMNS, model_rows, results_rows
 from mlipcamp.db.records import record_artifact
 from mlipcamp.report.figures import learning_curve_plot, plot_observables
-from mlipcamp.science.evaluation import learning_curve_table
 from mlipcamp.report.tables import (
     error_summary,
     external_test_rows,
@@ -20,6 +19,7 @@ from mlipcamp.report.tables import (
     scan_table,
     write_csv,
 )
+from mlipcamp.science.evaluation import learning_curve_table
 from mlipcamp.tasks.workspace import Workspace
 
 
@@ -39,7 +39,8 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
         f"# Campaign {campaign_name}\n",
         "Density and self-diffusion coefficient of molecular centres of mass per model (± standard error; "
         "density SEM corrected for autocorrelation after automatic equilibration detection, D from blocks).\n",
-        results, f"\n![observables](plots/{observables.name})\n",
+        results,
+        f"\n![observables](plots/{observables.name})\n",
         "## Models\n\nTraining cost (peak memory: process RSS on CPU, torch's CUDA peak on GPU; MiB) and errors "
         "(energy meV/atom, forces meV/Å) per split. Also in `models.csv`.\n",
         markdown_table(models, MODEL_COLUMNS) + "\n",
@@ -47,11 +48,15 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
     plots = {"observables": observables}
     curve = learning_curve_rows(models)
     if len({row["size"] for row in curve}) > 1:
-        plots["learning_curve"] = learning_curve_plot(curve, ws.plot_path("learning_curve"),
-                                                      f"{campaign_name}: test-set errors against training-set size")
+        plots["learning_curve"] = learning_curve_plot(
+            curve, ws.plot_path("learning_curve"), f"{campaign_name}: test-set errors against training-set size"
+        )
         table = learning_curve_table(curve)
-        sections += ["## Learning curve\n", markdown_table(table, list(table[0])),
-                     f"\n![learning curve](plots/{plots['learning_curve'].name})\n"]
+        sections += [
+            "## Learning curve\n",
+            markdown_table(table, list(table[0])),
+            f"\n![learning curve](plots/{plots['learning_curve'].name})\n",
+        ]
     scan, scan_columns = scan_table(models)
     if scan:
         sections += ["## Hyperparameter scan\n", markdown_table(scan, scan_columns) + "\n"]
@@ -60,12 +65,20 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
         sections += ["## Imported test sets\n", markdown_table(external, list(external[0])) + "\n"]
     failed = [m for m in models if m["status"] != "ok"]
     if failed:
-        sections += ["## Failed trainings\n", "The whole reason: `mlipcamp models` or the database.\n",
-                     *(f"- **{m['model']}**: {error_summary(m['error'])}" for m in failed), ""]
+        sections += [
+            "## Failed trainings\n",
+            "The whole reason: `mlipcamp models` or the database.\n",
+            *(f"- **{m['model']}**: {error_summary(m['error'])}" for m in failed),
+            "",
+        ]
     stopped = [r for r in rows if r["md_error"]]
     if stopped:
-        sections += ["## MD runs stopped or failed\n", "Not analysed; the stability watch's or the error's reason.\n",
-                     *(f"- **{r['liquid']}** with **{r['model']}** ({r['md_status']}): {r['md_error']}" for r in stopped), ""]
+        sections += [
+            "## MD runs stopped or failed\n",
+            "Not analysed; the stability watch's or the error's reason.\n",
+            *(f"- **{r['liquid']}** with **{r['model']}** ({r['md_status']}): {r['md_error']}" for r in stopped),
+            "",
+        ]
     sections += ["## Plots\n", *(f"- [{p.name}](plots/{p.name})" for p in sorted(ws.plots_dir.glob("*.png"))), ""]
     report = workdir / "report.md"
     report.write_text("\n".join(sections))
@@ -78,9 +91,14 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
             record_artifact(session, owner, name, "plot", path)
     key = campaign_name.lower().replace("_", "-")
     create_markdown_artifact(markdown=results, key=f"{key}-results", description=f"{campaign_name}: results per model")
-    create_markdown_artifact(markdown=markdown_table(models, MODEL_COLUMNS), key=f"{key}-models",
-                             description=f"{campaign_name}: training cost and errors per model")
     create_markdown_artifact(
-        markdown="\n".join(f"- `{path}`" for path in sorted(ws.plots_dir.glob("*.png"))), key=f"{key}-plots",
-        description=f"{campaign_name}: plot files (parity, force decomposition, learning curve, MD)")
+        markdown=markdown_table(models, MODEL_COLUMNS),
+        key=f"{key}-models",
+        description=f"{campaign_name}: training cost and errors per model",
+    )
+    create_markdown_artifact(
+        markdown="\n".join(f"- `{path}`" for path in sorted(ws.plots_dir.glob("*.png"))),
+        key=f"{key}-plots",
+        description=f"{campaign_name}: plot files (parity, force decomposition, learning curve, MD)",
+    )
     return str(report)

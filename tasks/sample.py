@@ -22,16 +22,18 @@ from mlipcamp.tasks.workspace import Workspace
 
 
 @task(retries=1)
-def sample_structures(ws: Workspace, box_id: int, sampling: Sampling, execution: SamplingExecution,
-                      temperature_K: float, seed: int) -> int:
+def sample_structures(
+    ws: Workspace, box_id: int, sampling: Sampling, execution: SamplingExecution, temperature_K: float, seed: int
+) -> int:
     """Id of the SampleSet of clusters and snapshots sampled from box ``box_id`` at ``temperature_K``."""
     logger = get_run_logger()
     potential = _potential_identity(sampling.potential)
     settings = sampling.model_dump(mode="json", exclude={"temperatures", "seed"})  # one temperature and seed each
     with session_scope(ws.db_url) as session:
         box = session.get(LiquidBox, box_id)
-        key = step_key("sample", box=box.key, potential=potential, settings=settings, temperature_K=temperature_K,
-                       seed=seed)
+        key = step_key(
+            "sample", box=box.key, potential=potential, settings=settings, temperature_K=temperature_K, seed=seed
+        )
         if (row := find_by_key(session, SampleSet, key)) is not None:
             link_to_campaign(session, ws.campaign_id, "sample_set", row.id)
             return row.id
@@ -49,17 +51,31 @@ def sample_structures(ws: Workspace, box_id: int, sampling: Sampling, execution:
             interval=sampling.snapshot_interval,
             seed=seed,
             friction_per_fs=sampling.friction,
-            progress=lambda done, total: logger.info("sampling %s at %g K: step %d/%d", liquid, temperature_K, done, total),
+            progress=lambda done, total: logger.info(
+                "sampling %s at %g K: step %d/%d", liquid, temperature_K, done, total
+            ),
         )
-    structures = training_structures(snapshots, sampling.cluster_size, sampling.clusters_per_snapshot, seed,
-                                     sampling.cluster_radius, sampling.periodic_snapshots)
+    structures = training_structures(
+        snapshots,
+        sampling.cluster_size,
+        sampling.clusters_per_snapshot,
+        seed,
+        sampling.cluster_radius,
+        sampling.periodic_snapshots,
+    )
     wall_time = time.perf_counter() - start
 
     with session_scope(ws.db_url) as session:
         sample_set = SampleSet(
-            key=key, liquid=liquid, box_structure_id=box_structure_id, potential=potential,
-            temperature_k=temperature_K, n_steps=sampling.n_steps, timestep_fs=sampling.timestep,
-            settings=settings | {"seed": seed}, wall_time_s=wall_time,
+            key=key,
+            liquid=liquid,
+            box_structure_id=box_structure_id,
+            potential=potential,
+            temperature_k=temperature_K,
+            n_steps=sampling.n_steps,
+            timestep_fs=sampling.timestep,
+            settings=settings | {"seed": seed},
+            wall_time_s=wall_time,
         )
         session.add(sample_set)
         session.flush()
@@ -69,8 +85,14 @@ def sample_structures(ws: Workspace, box_id: int, sampling: Sampling, execution:
             member_ids.add(structure_row(session, ws.store, structure, kind, source).id)
         session.add_all(SampleMember(sample_set_id=sample_set.id, structure_id=i) for i in sorted(member_ids))
         link_to_campaign(session, ws.campaign_id, "sample_set", sample_set.id)
-    logger.info("sampled %s at %g K: %d snapshots -> %d structures in %.1f s", liquid, temperature_K,
-                len(snapshots), len(member_ids), wall_time)
+    logger.info(
+        "sampled %s at %g K: %d snapshots -> %d structures in %.1f s",
+        liquid,
+        temperature_K,
+        len(snapshots),
+        len(member_ids),
+        wall_time,
+    )
     return sample_set.id
 
 

@@ -32,8 +32,15 @@ LabelledData = tuple[list[Atoms], list[float], list[np.ndarray]]  # structures, 
 
 @task(retries=1)
 def assemble_dataset(
-    ws: Workspace, sample_set_ids: list[int], level_name: str, data_kind: str, valid_fraction: float,
-    test_fraction: float, size: int | None, replica: int, selection: str = "random",
+    ws: Workspace,
+    sample_set_ids: list[int],
+    level_name: str,
+    data_kind: str,
+    valid_fraction: float,
+    test_fraction: float,
+    size: int | None,
+    replica: int,
+    selection: str = "random",
 ) -> int:
     """Id of the dataset of good labels of one kind at one level: test and validation sets fixed by
     structure hash, the training set all the rest (size None) or a subset of it chosen at random or
@@ -46,26 +53,59 @@ def assemble_dataset(
             raise ValueError(f"only {len(rows)} good {data_kind} labels at {level.name}: too few to train on")
         hashes = [row.structure_hash for row in rows]
         selection = "all" if size is None else selection
-        key = step_key("dataset", level=level.hash, kind=data_kind, structures=hashes, valid_fraction=valid_fraction,
-                       test_fraction=test_fraction, size=size, replica=replica, selection=selection)
+        key = step_key(
+            "dataset",
+            level=level.hash,
+            kind=data_kind,
+            structures=hashes,
+            valid_fraction=valid_fraction,
+            test_fraction=test_fraction,
+            size=size,
+            replica=replica,
+            selection=selection,
+        )
         if (dataset := find_by_key(session, Dataset, key)) is not None:
             return dataset.id
-        splits = dataset_members(hashes, valid_fraction, test_fraction, size, replica, selection,
-                                 lambda i: ws.store.get_atoms(rows[i].structure_file))
-        dataset = get_or_create(
-            session, Dataset, {"key": key}, level_of_theory_id=level_id, data_kind=data_kind,
-            size=splits.count("train"), subset_replica=replica, selection=selection, n_train=splits.count("train"),
-            n_valid=splits.count("valid"), n_test=splits.count("test"),
+        splits = dataset_members(
+            hashes,
+            valid_fraction,
+            test_fraction,
+            size,
+            replica,
+            selection,
+            lambda i: ws.store.get_atoms(rows[i].structure_file),
         )
-        session.add_all(DatasetMember(dataset_id=dataset.id, label_id=row.label_id, split=split)
-                        for row, split in zip(rows, splits, strict=True) if split is not None)
+        dataset = get_or_create(
+            session,
+            Dataset,
+            {"key": key},
+            level_of_theory_id=level_id,
+            data_kind=data_kind,
+            size=splits.count("train"),
+            subset_replica=replica,
+            selection=selection,
+            n_train=splits.count("train"),
+            n_valid=splits.count("valid"),
+            n_test=splits.count("test"),
+        )
+        session.add_all(
+            DatasetMember(dataset_id=dataset.id, label_id=row.label_id, split=split)
+            for row, split in zip(rows, splits, strict=True)
+            if split is not None
+        )
         return dataset.id
 
 
 @task(retries=1)
 def train_model(
-    ws: Workspace, dataset_id: int, seed: int, hyper: MaceHyperparameters, execution: TrainingExecution, name: str,
-    purpose: str = "grid", base: int | str | None = None,
+    ws: Workspace,
+    dataset_id: int,
+    seed: int,
+    hyper: MaceHyperparameters,
+    execution: TrainingExecution,
+    name: str,
+    purpose: str = "grid",
+    base: int | str | None = None,
 ) -> int:
     """Id of the MACE model trained on a dataset with a seed (a failed training is recorded, not raised).
 
@@ -79,8 +119,15 @@ def train_model(
     with session_scope(ws.db_url) as session:
         dataset = session.get(Dataset, dataset_id)
         base_id, base_path, base_sha, base_problem = _base_model(session, ws, base)
-        key = step_key("train", dataset=dataset.key, seed=seed, hyper=hyper.model_dump(mode="json"),
-                       mace=mace.__version__, base_model=base_sha, purpose=purpose)
+        key = step_key(
+            "train",
+            dataset=dataset.key,
+            seed=seed,
+            hyper=hyper.model_dump(mode="json"),
+            mace=mace.__version__,
+            base_model=base_sha,
+            purpose=purpose,
+        )
         if (model := find_by_key(session, Model, key)) is not None and model.status == "ok":
             link_to_campaign(session, ws.campaign_id, "model", model.id)
             return model.id
@@ -91,8 +138,16 @@ def train_model(
         fields = _train(ws, key, members, hyper, seed, execution, base_path, name, logger)
     with session_scope(ws.db_url) as session:
         model = get_or_create(
-            session, Model, {"key": key}, name=name, dataset_id=dataset_id, seed=seed, purpose=purpose,
-            base_model_id=base_id, base_model_sha256=base_sha, hyperparameters=hyper.model_dump(mode="json"),
+            session,
+            Model,
+            {"key": key},
+            name=name,
+            dataset_id=dataset_id,
+            seed=seed,
+            purpose=purpose,
+            base_model_id=base_id,
+            base_model_sha256=base_sha,
+            hyperparameters=hyper.model_dump(mode="json"),
             status=fields["status"],
         )
         for field, value in fields.items():
@@ -101,7 +156,9 @@ def train_model(
         return model.id
 
 
-def _base_model(session: Session, ws: Workspace, base: int | str | None) -> tuple[int | None, Path | None, str | None, str | None]:
+def _base_model(
+    session: Session, ws: Workspace, base: int | str | None
+) -> tuple[int | None, Path | None, str | None, str | None]:
     """(own base model id, file, sha256, why it cannot be used) of a fine-tuning run's base."""
     if base is None:
         return None, None, None, None
@@ -113,8 +170,17 @@ def _base_model(session: Session, ws: Workspace, base: int | str | None) -> tupl
     return row.id, ws.store.path(row.file), row.file_sha256, None
 
 
-def _train(ws: Workspace, key: str, members: dict[str, LabelledData], hyper: MaceHyperparameters, seed: int,
-           execution: TrainingExecution, base_path: Path | None, name: str, logger) -> dict:  # noqa: ANN001 (Prefect's logger)
+def _train(
+    ws: Workspace,
+    key: str,
+    members: dict[str, LabelledData],
+    hyper: MaceHyperparameters,
+    seed: int,
+    execution: TrainingExecution,
+    base_path: Path | None,
+    name: str,
+    logger,
+) -> dict:
     """Train in a scratch directory; the model row's fields, status ok or failed with the reason."""
     work_dir = ws.scratch("train", key[:16])
     files = {}
@@ -123,31 +189,61 @@ def _train(ws: Workspace, key: str, members: dict[str, LabelledData], hyper: Mac
         files[split] = write_extxyz(atoms, work_dir / f"{split}.extxyz", energies, forces)
     train_atoms, train_energies, _ = members["train"]
     if hyper.batch_size > len(train_atoms):
-        logger.warning("%s: batch size %d > %d training structures; using %d", name, hyper.batch_size,
-                       len(train_atoms), len(train_atoms))
+        logger.warning(
+            "%s: batch size %d > %d training structures; using %d",
+            name,
+            hyper.batch_size,
+            len(train_atoms),
+            len(train_atoms),
+        )
         hyper = hyper.model_copy(update={"batch_size": len(train_atoms)})
     e0s = fit_e0s([a.numbers for a in train_atoms], train_energies)
     try:
-        result = train_mace(files["train"], files["valid"], hyper, seed, e0s, work_dir, device=execution.device,
-                            n_threads=execution.n_threads, base_model=base_path)
+        result = train_mace(
+            files["train"],
+            files["valid"],
+            hyper,
+            seed,
+            e0s,
+            work_dir,
+            device=execution.device,
+            n_threads=execution.n_threads,
+            base_model=base_path,
+        )
     except TrainingError as exc:
         logger.error("training %s failed: %s", name, exc)
         return {"status": "failed", "error": str(exc)}
     file, file_sha = ws.store.put_file(result.model_path, ".model")
-    logger.info("trained %s on %s in %.0f s (%s s/epoch, peak memory %s MiB)", name, result.device,
-                result.train_time_s, format_value(result.seconds_per_epoch), format_value(result.peak_memory_mb))
+    logger.info(
+        "trained %s on %s in %.0f s (%s s/epoch, peak memory %s MiB)",
+        name,
+        result.device,
+        result.train_time_s,
+        format_value(result.seconds_per_epoch),
+        format_value(result.peak_memory_mb),
+    )
     return {
-        "status": "ok", "error": None, "device": result.device, "mace_version": result.mace_version,
-        "e0s_ev": {str(z): e for z, e in result.e0s.items()}, "train_time_s": result.train_time_s,
-        "seconds_per_epoch": result.seconds_per_epoch, "epochs": result.epochs,
-        "peak_memory_mb": result.peak_memory_mb, "file": file, "file_sha256": file_sha,
+        "status": "ok",
+        "error": None,
+        "device": result.device,
+        "mace_version": result.mace_version,
+        "e0s_ev": {str(z): e for z, e in result.e0s.items()},
+        "train_time_s": result.train_time_s,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "epochs": result.epochs,
+        "peak_memory_mb": result.peak_memory_mb,
+        "file": file,
+        "file_sha256": file_sha,
     }
 
 
 def load_labels(store: FileStore, rows: Sequence[LabelRow]) -> LabelledData:
     """Structures, energies (eV) and forces (eV/Å) of labels, from the file store."""
-    return ([store.get_atoms(row.structure_file) for row in rows], [row.energy_ev for row in rows],
-            [store.get_arrays(row.arrays_file)["forces_eV_ang"] for row in rows])
+    return (
+        [store.get_atoms(row.structure_file) for row in rows],
+        [row.energy_ev for row in rows],
+        [store.get_arrays(row.arrays_file)["forces_eV_ang"] for row in rows],
+    )
 
 
 def dataset_splits(session: Session, store: FileStore, dataset_id: int) -> dict[str, LabelledData]:

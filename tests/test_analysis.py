@@ -195,12 +195,26 @@ def test_plots_write_png(tmp_path):
     t = np.linspace(0, 10, 200)
     y = 1.3 + 0.01 * np.sin(t)
     fit = DiffusionResult(
-        d_cm2_s=1e-5, sem_cm2_s=1e-6, fit_start_ps=1.0, fit_end_ps=5.0, n_blocks=4,
-        window_rule="longest run", loglog_slope=1.0,
+        d_cm2_s=1e-5,
+        sem_cm2_s=1e-6,
+        fit_start_ps=1.0,
+        fit_end_ps=5.0,
+        n_blocks=4,
+        window_rule="longest run",
+        loglog_slope=1.0,
     )
     paths = [
-        plot_series(t, y, "time (ps)", "density (g/cm³)", tmp_path / "rho.png", "density",
-                    equilibration_index=20, mean=1.3, sem=0.001),
+        plot_series(
+            t,
+            y,
+            "time (ps)",
+            "density (g/cm³)",
+            tmp_path / "rho.png",
+            "density",
+            equilibration_index=20,
+            mean=1.3,
+            sem=0.001,
+        ),
         plot_msd(t, 6e-1 * t, fit, tmp_path / "msd.png", "MSD"),
         plot_rdf(t, 1 + np.exp(-t), tmp_path / "sub" / "rdf.png", "RDF"),
     ]

@@ -130,7 +130,7 @@ def test_element_pair_rdf_rigid_diatomic_gas_coordination(elements):
     positions = wrap(np.stack([first, second], axis=2).reshape(n_frames, -1, 3), cells)  # some split
     numbers = np.tile(elements, n_mol)
     mol_id = np.repeat(np.arange(n_mol), 2)
-    r, g = element_pair_rdf(positions, cells, numbers, mol_id, elements, 8.0, n_bins=80, part="intra")
+    _r, g = element_pair_rdf(positions, cells, numbers, mol_id, elements, 8.0, n_bins=80, part="intra")
 
     np.testing.assert_array_equal(np.flatnonzero(g), [11])
     shell = 4 / 3 * np.pi * np.diff(np.linspace(0, 8.0, 81) ** 3)  # ∫ over a bin of 4π r² dr

@@ -11,13 +11,16 @@ from mlipcamp.science.qm import compute_label, get_level
 
 runner = CliRunner()
 WATER = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
-METHANE = Atoms("CH4", positions=[[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63],
-                                  [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]])
+METHANE = Atoms(
+    "CH4", positions=[[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]]
+)
 
 
 def test_label_writes_ref_keys_equal_to_a_direct_calculation(tmp_path):
     write(tmp_path / "in.xyz", [WATER, METHANE])
-    result = runner.invoke(app, ["label", str(tmp_path / "in.xyz"), "--method", "gfn2-xtb", "-o", str(tmp_path / "out.xyz")])
+    result = runner.invoke(
+        app, ["label", str(tmp_path / "in.xyz"), "--method", "gfn2-xtb", "-o", str(tmp_path / "out.xyz")]
+    )
     assert result.exit_code == 0, result.output
     labelled = read(tmp_path / "out.xyz", index=":")
     direct = compute_label(METHANE, get_level("gfn2-xtb"))
@@ -27,7 +30,9 @@ def test_label_writes_ref_keys_equal_to_a_direct_calculation(tmp_path):
 
 def test_label_refuses_an_unknown_method_listing_known_ones(tmp_path):
     write(tmp_path / "in.xyz", [WATER])
-    result = runner.invoke(app, ["label", str(tmp_path / "in.xyz"), "--method", "b3lyp-d9", "-o", str(tmp_path / "o.xyz")])
+    result = runner.invoke(
+        app, ["label", str(tmp_path / "in.xyz"), "--method", "b3lyp-d9", "-o", str(tmp_path / "o.xyz")]
+    )
     assert result.exit_code == 2 and "gfn2-xtb" in result.output and "Traceback" not in result.output
 
 
@@ -41,16 +46,31 @@ def test_import_then_export_round_trips_and_reimport_adds_nothing(tmp_path):
         frame.arrays["dft_forces"] = rng.normal(size=(len(frame), 3))  # Hartree/Bohr
         frames.append(frame)
     write(tmp_path / "published.xyz", frames, format="extxyz")
-    args = ["import", str(tmp_path / "published.xyz"), "--level", "pbe-d3bj/def2-svp", "--workdir", str(tmp_path / "w"),
-            "--energy-key", "dft_energy", "--forces-key", "dft_forces", "--energy-unit", "Hartree", "--length-unit", "Bohr"]
+    args = [
+        "import",
+        str(tmp_path / "published.xyz"),
+        "--level",
+        "pbe-d3bj/def2-svp",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--energy-key",
+        "dft_energy",
+        "--forces-key",
+        "dft_forces",
+        "--energy-unit",
+        "Hartree",
+        "--length-unit",
+        "Bohr",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0 and "3 new labels" in first.output, first.output
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "0 new labels" in again.output, again.output
 
     out = tmp_path / "train.xyz"
-    exported = runner.invoke(app, ["export", "--level", "declared:pbe-d3bj/def2-svp", "-o", str(out),
-                                   "--workdir", str(tmp_path / "w")])
+    exported = runner.invoke(
+        app, ["export", "--level", "declared:pbe-d3bj/def2-svp", "-o", str(out), "--workdir", str(tmp_path / "w")]
+    )
     assert exported.exit_code == 0, exported.output
     back = sorted(read(out, index=":"), key=lambda a: a.info["REF_energy"])
     hartree, bohr = 27.211386245988, 0.529177210903
@@ -60,7 +80,9 @@ def test_import_then_export_round_trips_and_reimport_adds_nothing(tmp_path):
 
 
 def test_export_of_a_missing_level_says_so(tmp_path):
-    result = runner.invoke(app, ["export", "--level", "gfn2-xtb", "-o", str(tmp_path / "x.xyz"), "--workdir", str(tmp_path)])
+    result = runner.invoke(
+        app, ["export", "--level", "gfn2-xtb", "-o", str(tmp_path / "x.xyz"), "--workdir", str(tmp_path)]
+    )
     assert result.exit_code == 2 and "no results database" in result.output
 
 

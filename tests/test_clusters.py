@@ -54,9 +54,9 @@ def test_profile_renders_a_job_script(profile):
     spec = load_profile(profile)
     assert spec.cluster_kwargs["walltime"] in script
     if "gpu" in profile.name:
-        assert "--gres=gpu:1" in script and '--resources GPU=1,slots=8' in script
+        assert "--gres=gpu:1" in script and "--resources GPU=1,slots=8" in script
     else:
-        assert '--resources slots=2' in script
+        assert "--resources slots=2" in script
 
 
 def test_bad_profiles_are_refused(tmp_path):
@@ -86,8 +86,12 @@ def test_md_runs_share_a_gpu_as_configured(tasks_per_gpu, expected_overlap):
         time.sleep(0.6)
         return start, time.monotonic()
 
-    with LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=None,
-                      resources={"slots": 4, "GPU": 1}) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=4, processes=False, dashboard_address=None, resources={"slots": 4, "GPU": 1}
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         resources = task_resources("cuda", tasks_per_gpu)
         futures = [client.submit(hold, i, pure=False, resources=resources) for i in range(4)]
         spans = client.gather(futures)
@@ -95,9 +99,11 @@ def test_md_runs_share_a_gpu_as_configured(tasks_per_gpu, expected_overlap):
     assert overlap == expected_overlap
 
 
-@pytest.mark.parametrize("cluster_class, comes_back", [("distributed.LocalCluster", False),
-                                                        ("mlipcamp.flows.local_cluster.RestartingLocalCluster", True)],
-                         ids=["dask-default", "campaign"])
+@pytest.mark.parametrize(
+    "cluster_class, comes_back",
+    [("distributed.LocalCluster", False), ("mlipcamp.flows.local_cluster.RestartingLocalCluster", True)],
+    ids=["dask-default", "campaign"],
+)
 def test_a_local_worker_killed_by_its_task_comes_back(cluster_class, comes_back):
     """Dask's lost-worker check, made to run while the nanny restarts the worker (timeout 0 s), closes a
     LocalCluster's nanny for good (the control); the campaign's cluster gets its worker back."""
@@ -109,9 +115,13 @@ def test_a_local_worker_killed_by_its_task_comes_back(cluster_class, comes_back)
     from prefect.utilities.importtools import from_qualified_name
 
     settings = {"distributed.deploy.lost-worker-timeout": "0s", "distributed.scheduler.allowed-failures": 0}
-    with dask.config.set(settings), from_qualified_name(cluster_class)(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, Client(cluster) as client:
+    with (
+        dask.config.set(settings),
+        from_qualified_name(cluster_class)(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         [first] = client.scheduler_info()["workers"]
         client.submit(os._exit, 13)  # what a segfaulting QM code does to its worker
         deadline = time.monotonic() + 60
@@ -135,9 +145,12 @@ def test_local_workers_keep_glibc_malloc_defaults(configured, monkeypatch):
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
     monkeypatch.setattr(mlipcamp.flows.clusters, "local_gpu_count", lambda: 0)
     kwargs = runner_arguments(Execution(n_workers=1), None)["cluster_kwargs"]
-    with dask.config.set(WORKER_DASK_CONFIG if configured else {}):
-        with LocalCluster(**kwargs) as cluster, Client(cluster) as client:
-            [value] = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).values()
+    with (
+        dask.config.set(WORKER_DASK_CONFIG if configured else {}),
+        LocalCluster(**kwargs) as cluster,
+        Client(cluster) as client,
+    ):
+        [value] = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).values()
     assert value == (None if configured else "65536")
 
 
@@ -148,8 +161,11 @@ def test_batch_job_workers_get_the_campaign_dask_config():
 
     line = worker_config_export()
     name, _, value = line.removeprefix("export ").partition("=")
-    code = ("from distributed.nanny import _get_env_variables; "
-            "print(_get_env_variables('distributed.nanny.pre-spawn-environ'))")
-    seen = subprocess.run([sys.executable, "-c", code], env=os.environ | {name: value}, capture_output=True, text=True,
-                          check=True).stdout
+    code = (
+        "from distributed.nanny import _get_env_variables; "
+        "print(_get_env_variables('distributed.nanny.pre-spawn-environ'))"
+    )
+    seen = subprocess.run(
+        [sys.executable, "-c", code], env=os.environ | {name: value}, capture_output=True, text=True, check=True
+    ).stdout
     assert "MALLOC_TRIM_THRESHOLD_" not in seen and "OMP_NUM_THREADS" in seen

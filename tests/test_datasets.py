@@ -71,7 +71,7 @@ def test_custom_keys_values_kinds_and_mol_ids(custom_file):
     path, frames = custom_file
     structures = read_labelled_extxyz(path, **KEYS)
     assert [s.kind for s in structures] == ["molecule", "cluster", "periodic"]
-    for s, frame in zip(structures, frames):
+    for s, frame in zip(structures, frames, strict=True):
         assert s.energy_eV == frame.info["dft_energy"]  # written with full precision
         np.testing.assert_allclose(s.forces_eV_ang, frame.arrays["dft_forces"], rtol=0, atol=1e-8)  # %.8f
         assert s.atoms.calc is None
@@ -83,9 +83,7 @@ def test_custom_keys_values_kinds_and_mol_ids(custom_file):
     assert structures[0].atoms.info["config_type"] == "monomer"
     assert structures[0].stress_eV_ang3 is None and structures[1].stress_eV_ang3 is None
     s = frames[2].info["dft_stress"]
-    np.testing.assert_array_equal(
-        structures[2].stress_eV_ang3, [s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]]
-    )
+    np.testing.assert_array_equal(structures[2].stress_eV_ang3, [s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
 
 
 def test_roundtrip_read_export_read_is_exact(custom_file, tmp_path):
@@ -98,7 +96,7 @@ def test_roundtrip_read_export_read_is_exact(custom_file, tmp_path):
     assert "REF_stress" in raw[2].info and "REF_stress" not in raw[0].info
     second = read_labelled_extxyz(out)  # default REF_* keys
     assert len(second) == len(first)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.kind == b.kind
         assert a.energy_eV == b.energy_eV
         np.testing.assert_array_equal(a.forces_eV_ang, b.forces_eV_ang)
@@ -169,9 +167,7 @@ def test_hartree_bohr_conversion(tmp_path):
     frame = labelled(box, rng, energy_key="E_ha", forces_key="F_ha_bohr", stress_key="S_ha_bohr3", stress=stress)
     path = tmp_path / "au.extxyz"
     write(path, frame, format="extxyz")
-    (s,) = read_labelled_extxyz(
-        path, "E_ha", "F_ha_bohr", "S_ha_bohr3", energy_unit="Hartree", length_unit="Bohr"
-    )
+    (s,) = read_labelled_extxyz(path, "E_ha", "F_ha_bohr", "S_ha_bohr3", energy_unit="Hartree", length_unit="Bohr")
     hartree, bohr = 27.211386, 0.52917721  # eV, Å (CODATA, to the digits shown)
     assert s.energy_eV == pytest.approx(frame.info["E_ha"] * hartree, rel=1e-7)
     np.testing.assert_allclose(s.forces_eV_ang, frame.arrays["F_ha_bohr"] * hartree / bohr, rtol=1e-6, atol=1e-7)
@@ -198,14 +194,14 @@ def test_kcal_and_kj_per_mol(tmp_path):
 def test_unknown_units_refused(custom_file):
     path, _ = custom_file
     assert len(read_labelled_extxyz(path, **KEYS, length_unit="\u212b")) == 3  # Angstrom sign, NFC-normalised
-    with pytest.raises(ValueError, match="unknown energy unit 'Ry'.*Hartree"):
+    with pytest.raises(ValueError, match=r"unknown energy unit 'Ry'.*Hartree"):
         read_labelled_extxyz(path, **KEYS, energy_unit="Ry")
-    with pytest.raises(ValueError, match="unknown length unit 'nm'.*Bohr"):
+    with pytest.raises(ValueError, match=r"unknown length unit 'nm'.*Bohr"):
         read_labelled_extxyz(path, **KEYS, length_unit="nm")
 
 
 def test_missing_forces_names_frame_and_keys_present(custom_file, tmp_path):
-    path, frames = custom_file
+    _path, frames = custom_file
     del frames[1].arrays["dft_forces"]
     frames[1].arrays["my_forces"] = np.zeros((len(frames[1]), 3))
     bad = tmp_path / "missing.extxyz"
@@ -227,8 +223,11 @@ def test_missing_energy_lists_calculator_keys(tmp_path):
     box.calc = SinglePointCalculator(box, energy=-1.0, forces=np.zeros((3, 3)))
     path = tmp_path / "calc.extxyz"
     write(path, box, format="extxyz")
-    with pytest.raises(DatasetFormatError, match=r"frame 0.*no energy 'REF_energy' and no forces 'REF_forces'.*"
-                       r"calculator results.*'energy', 'forces'"):
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"frame 0.*no energy 'REF_energy' and no forces 'REF_forces'.*"
+        r"calculator results.*'energy', 'forces'",
+    ):
         read_labelled_extxyz(path)
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, inspect, select
 from mlipcamp.db.engine import DatabaseError, get_engine, init_db, session_scope, sqlite_url
 from mlipcamp.db.models import Base, LevelOfTheoryRow, Structure
 from mlipcamp.db.records import level_row, structure_row
+from mlipcamp.db.store import FileStore
 from mlipcamp.hashing import hash_atoms
 from mlipcamp.science.qm import get_level
-from mlipcamp.db.store import FileStore
 
 
 @pytest.fixture

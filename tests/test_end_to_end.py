@@ -28,8 +28,15 @@ def labelled_file(tmp_path: Path, name: str, seed: int) -> Path:
 
     clusters = cut_clusters(build_box([("C1COC(=O)O1", 6)], 1.32, seed=seed), (1, 2), 12, np.random.default_rng(seed))
     write(tmp_path / f"{name}.xyz", clusters, format="extxyz")
-    labelled = mlipcamp("label", str(tmp_path / f"{name}.xyz"), "--method", "gfn2-xtb", "-o",
-                        str(tmp_path / f"{name}-labelled.xyz"), env=dict(os.environ))
+    labelled = mlipcamp(
+        "label",
+        str(tmp_path / f"{name}.xyz"),
+        "--method",
+        "gfn2-xtb",
+        "-o",
+        str(tmp_path / f"{name}-labelled.xyz"),
+        env=dict(os.environ),
+    )
     assert labelled.returncode == 0, labelled.stderr
     return tmp_path / f"{name}-labelled.xyz"
 
@@ -39,19 +46,31 @@ def reduced_demo(tmp_path: Path) -> Path:
     data["name"] = "e2e"
     data["datasets"] = [
         {"name": "mine", "path": str(labelled_file(tmp_path, "mine", 3)), "level_of_theory": "gfn2-xtb"},
-        {"name": "theirs", "path": str(labelled_file(tmp_path, "theirs", 4)), "level_of_theory": "gfn2-xtb", "use": "test"},
+        {
+            "name": "theirs",
+            "path": str(labelled_file(tmp_path, "theirs", 4)),
+            "level_of_theory": "gfn2-xtb",
+            "use": "test",
+        },
     ]
-    data["sampling"].update(n_molecules=4, n_steps=4, snapshot_interval=2, clusters_per_snapshot=10, cluster_size=[1, 2])
+    data["sampling"].update(
+        n_molecules=4, n_steps=4, snapshot_interval=2, clusters_per_snapshot=10, cluster_size=[1, 2]
+    )
     data.setdefault("execution", {})["labelling"] = {"batch_size": 8}
     data["training"].update(
-        valid_fraction=0.15, test_fraction=0.15, dataset_sizes=[3, 5], subset_replicas=[1], selection="fps",
+        valid_fraction=0.15,
+        test_fraction=0.15,
+        dataset_sizes=[3, 5],
+        subset_replicas=[1],
+        selection="fps",
         fine_tuning={"dataset_sizes": [3], "max_num_epochs": 2, "lr": 0.002},
         hyperparameter_scan={"grid": {"num_channels": [4, 8]}, "dataset_size": 5},
     )
     data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
     # models trained for 2 epochs do break C–H bonds; the watch itself is tested in tests/test_md.py
-    data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1,
-                      stability={"check_connectivity": False})
+    data["md"].update(
+        n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1, stability={"check_connectivity": False}
+    )
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     path = tmp_path / "e2e.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -108,13 +127,22 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     results = mlipcamp("results", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
     assert results.returncode == 0, results.stderr
     rows = list(csv.DictReader(io.StringIO(results.stdout)))
-    factors = [(r["level_of_theory"], r["purpose"], r["dataset_size"] if r["purpose"] != "base" else "all", int(r["seed"]))
-               for r in rows]
+    factors = [
+        (r["level_of_theory"], r["purpose"], r["dataset_size"] if r["purpose"] != "base" else "all", int(r["seed"]))
+        for r in rows
+    ]
     assert factors == [
         (level, purpose, size, seed)
         for level in ("declared:gfn2-xtb", "gfn2-xtb")
-        for purpose, size, seed in [("base", "all", 1), ("finetune", "3", 1), ("finetune", "3", 2),
-                                    ("grid", "3", 1), ("grid", "3", 2), ("grid", "5", 1), ("grid", "5", 2)]
+        for purpose, size, seed in [
+            ("base", "all", 1),
+            ("finetune", "3", 1),
+            ("finetune", "3", 2),
+            ("grid", "3", 1),
+            ("grid", "3", 2),
+            ("grid", "5", 1),
+            ("grid", "5", 2),
+        ]
     ]
     for row in rows:
         assert row["data_kind"] == "cluster" and row["subset_replica"] in {"0", "1"}

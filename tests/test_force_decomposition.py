@@ -112,7 +112,7 @@ def test_linear_molecule_uses_pseudo_inverse():
     assert np.all(np.isfinite(c.rotational)) and np.abs(c.rotational).max() < 10 * np.abs(forces).max()
     np.testing.assert_allclose(c.translational + c.rotational + c.vibrational, forces, rtol=0, atol=TOL)
     np.testing.assert_allclose(c.rotational @ axis, 0.0, rtol=0, atol=TOL)  # rotation moves atoms off-axis only
-    net, tau, _, _ = _net_and_torque(positions, forces, masses, mol_id)[0]
+    _net, tau, _, _ = _net_and_torque(positions, forces, masses, mol_id)[0]
     _, tau_rot, _, _ = _net_and_torque(positions, c.rotational, masses, mol_id)[0]
     net_vib, tau_vib, _, _ = _net_and_torque(positions, c.vibrational, masses, mol_id)[0]
     assert np.linalg.norm(tau) > 0.1
@@ -138,7 +138,10 @@ def test_independent_of_atom_order_labels_and_origin():
     perm = np.random.default_rng(5).permutation(len(masses))
     relabel = {7: -2, 3: 40, 11: 0}
     c2 = decompose_forces(
-        positions[perm] + [5.0, -3.0, 8.0], forces[perm], masses[perm], np.array([relabel[int(k)] for k in mol_id[perm]])
+        positions[perm] + [5.0, -3.0, 8.0],
+        forces[perm],
+        masses[perm],
+        np.array([relabel[int(k)] for k in mol_id[perm]]),
     )
     for name in ("translational", "rotational", "vibrational"):
         np.testing.assert_allclose(getattr(c2, name), getattr(c, name)[perm], rtol=0, atol=1e-11)
@@ -172,10 +175,14 @@ def test_component_errors_scaled_prediction():
 
 def test_component_errors_pools_all_components_of_all_structures():
     # structure 1: 1 atom, exact; structure 2: 3 atoms, every component off by 2 meV/Å (vib only)
-    ref = [ForceComponents(np.ones((1, 3)), np.zeros((1, 3)), np.ones((1, 3))),
-           ForceComponents(np.ones((3, 3)), np.zeros((3, 3)), np.ones((3, 3)))]
-    pred = [ForceComponents(np.ones((1, 3)), np.zeros((1, 3)), np.ones((1, 3))),
-            ForceComponents(np.ones((3, 3)), np.zeros((3, 3)), np.ones((3, 3)) + 0.002)]
+    ref = [
+        ForceComponents(np.ones((1, 3)), np.zeros((1, 3)), np.ones((1, 3))),
+        ForceComponents(np.ones((3, 3)), np.zeros((3, 3)), np.ones((3, 3))),
+    ]
+    pred = [
+        ForceComponents(np.ones((1, 3)), np.zeros((1, 3)), np.ones((1, 3))),
+        ForceComponents(np.ones((3, 3)), np.zeros((3, 3)), np.ones((3, 3)) + 0.002),
+    ]
     err = component_errors(ref, pred)
     assert err["vibrational"]["rmse_mev_per_ang"] == pytest.approx(2.0 * np.sqrt(9 / 12), rel=1e-12)
     assert err["vibrational"]["relative_rmse"] == pytest.approx(0.002 * np.sqrt(9 / 12), rel=1e-12)
@@ -198,8 +205,12 @@ def test_decomposition_errors_make_split_molecules_whole(tmp_path):
     from mlipcamp.science.evaluation import decomposition_errors
 
     rng = np.random.default_rng(7)
-    whole = Atoms("OH2CO", positions=[[5.0, 5.0, 5.0], [5.96, 5.0, 5.0], [4.76, 5.93, 5.0], [2.0, 2.0, 2.0], [2.0, 2.0, 3.13]],
-                  cell=[10.0, 10.0, 10.0], pbc=True)
+    whole = Atoms(
+        "OH2CO",
+        positions=[[5.0, 5.0, 5.0], [5.96, 5.0, 5.0], [4.76, 5.93, 5.0], [2.0, 2.0, 2.0], [2.0, 2.0, 3.13]],
+        cell=[10.0, 10.0, 10.0],
+        pbc=True,
+    )
     whole.arrays["mol_id"] = np.array([0, 0, 0, 1, 1])
     split = whole.copy()
     split.positions -= [5.5, 0.0, 0.0]  # water now straddles the boundary at x = 0

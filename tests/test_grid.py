@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlipcamp.settings.campaign import CampaignError, load_campaign
 from mlipcamp.science.datasets import select_subset
+from mlipcamp.settings.campaign import CampaignError, load_campaign
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 
@@ -20,8 +20,13 @@ def campaign_with(tmp_path, **training):
 
 
 def test_grid_is_the_product_of_the_factors(tmp_path):
-    campaign = campaign_with(tmp_path, data_kinds=["cluster", "periodic"], dataset_sizes=[20, 40, 80],
-                             subset_replicas=[0, 1], seeds=[1, 2, 3])
+    campaign = campaign_with(
+        tmp_path,
+        data_kinds=["cluster", "periodic"],
+        dataset_sizes=[20, 40, 80],
+        subset_replicas=[0, 1],
+        seeds=[1, 2, 3],
+    )
     grid = campaign.training_grid()
     assert len(grid) == 1 * 2 * 3 * 2 * 3
     assert len(set(grid)) == len(grid)
@@ -51,14 +56,27 @@ def test_subset_larger_than_the_pool_is_refused():
 
 
 def test_fine_tuning_adds_one_base_per_level_and_kind_and_a_fine_tuned_grid(tmp_path):
-    campaign = campaign_with(tmp_path, data_kinds=["cluster", "periodic"], dataset_sizes=[20, 40], seeds=[3, 4],
-                             subset_replicas=[0, 1], fine_tuning={"dataset_sizes": [10], "max_num_epochs": 5, "lr": 0.002})
-    assert campaign.base_models() == [("gfn2-xtb", "cluster", None, 0, 3, "base"), ("gfn2-xtb", "periodic", None, 0, 3, "base")]
+    campaign = campaign_with(
+        tmp_path,
+        data_kinds=["cluster", "periodic"],
+        dataset_sizes=[20, 40],
+        seeds=[3, 4],
+        subset_replicas=[0, 1],
+        fine_tuning={"dataset_sizes": [10], "max_num_epochs": 5, "lr": 0.002},
+    )
+    assert campaign.base_models() == [
+        ("gfn2-xtb", "cluster", None, 0, 3, "base"),
+        ("gfn2-xtb", "periodic", None, 0, 3, "base"),
+    ]
     tuned = campaign.fine_tuning_grid()
     assert len(tuned) == 2 * 1 * 2 * 2 and {p.purpose for p in tuned} == {"finetune"}
     assert {(p.dataset_size, p.subset_replica, p.seed) for p in tuned} == {(10, r, s) for r in (0, 1) for s in (3, 4)}
     settings = campaign.training.fine_tuning_settings
-    assert (settings.max_num_epochs, settings.lr, settings.num_channels) == (5, 0.002, campaign.training.mace.num_channels)
+    assert (settings.max_num_epochs, settings.lr, settings.num_channels) == (
+        5,
+        0.002,
+        campaign.training.mace.num_channels,
+    )
     assert campaign.training.base_settings == campaign.training.mace
     assert len(campaign.training_grid()) == 2 * 2 * 2 * 2  # the scratch grid is unchanged
 
@@ -69,7 +87,7 @@ def test_fine_tuning_from_a_file_trains_no_base(tmp_path):
     campaign = campaign_with(tmp_path, fine_tuning={"base_model": str(base), "dataset_sizes": [5]})
     assert campaign.base_models() == [] and len(campaign.fine_tuning_grid()) == 2
     for bad in (str(tmp_path / "missing.model"), str(tmp_path)):
-        with pytest.raises(CampaignError, match="training.fine_tuning.base_model"):
+        with pytest.raises(CampaignError, match=r"training\.fine_tuning\.base_model"):
             campaign_with(tmp_path, fine_tuning={"base_model": bad, "dataset_sizes": [5]})
 
 
@@ -83,7 +101,7 @@ def test_hyperparameter_scan_is_the_product_of_its_grid_on_one_dataset(tmp_path)
     assert all(h.max_num_epochs == campaign.training.mace.max_num_epochs for _, h in grid)
     with pytest.raises(CampaignError, match=r"unknown MACE hyperparameters \['channels'\]"):
         campaign_with(tmp_path, hyperparameter_scan={"grid": {"channels": [8]}})
-    with pytest.raises(CampaignError, match="hyperparameter_scan.grid: max_L"):
+    with pytest.raises(CampaignError, match=r"hyperparameter_scan\.grid: max_L"):
         campaign_with(tmp_path, hyperparameter_scan={"grid": {"max_L": [0, 7]}})
 
 
@@ -94,11 +112,17 @@ def test_model_names_carry_the_factors():
     assert model_name(GridPoint("gfn2-xtb", "cluster", None, 0, 1)) == "gfn2-xtb-cluster-seed1"
     assert model_name(GridPoint("gfn2-xtb", "cluster", 50, 2, 1)) == "gfn2-xtb-cluster-n50-r2-seed1"
     assert model_name(GridPoint("gfn2-xtb", "periodic", None, 0, 1, "base")) == "gfn2-xtb-periodic-base"
-    assert model_name(GridPoint("pbe-d3bj/def2-svp", "cluster", 5, 0, 2, "finetune")) == \
-        "pbe-d3bj/def2-svp-cluster-finetune-n5-r0-seed2"
+    assert (
+        model_name(GridPoint("pbe-d3bj/def2-svp", "cluster", 5, 0, 2, "finetune"))
+        == "pbe-d3bj/def2-svp-cluster-finetune-n5-r0-seed2"
+    )
     scanned = {"num_channels": [8, 16], "max_L": [0, 1]}
-    assert model_name(GridPoint("gfn2-xtb", "cluster", 30, 0, 1, "scan"), MaceHyperparameters(num_channels=16, max_L=1),
-                      scanned) == "gfn2-xtb-cluster-scan-n30-r0-num_channels16-max_L1-seed1"
+    assert (
+        model_name(
+            GridPoint("gfn2-xtb", "cluster", 30, 0, 1, "scan"), MaceHyperparameters(num_channels=16, max_L=1), scanned
+        )
+        == "gfn2-xtb-cluster-scan-n30-r0-num_channels16-max_L1-seed1"
+    )
 
 
 def test_imported_test_sets_are_not_training_levels(tmp_path):

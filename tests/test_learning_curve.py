@@ -31,7 +31,10 @@ ROWS = [
 def test_table_groups_sorts_and_gives_mean_and_sample_std() -> None:
     table = learning_curve_table(ROWS)
     assert [(t["series"], t["size"], t["n_models"]) for t in table] == [
-        (BASE, 10, 2), (BASE, 100, 3), (TUNED, 10, 1), (TUNED, 100, 1)
+        (BASE, 10, 2),
+        (BASE, 100, 3),
+        (TUNED, 10, 1),
+        (TUNED, 100, 1),
     ]
     base_10, base_100, tuned_10, tuned_100 = table
     assert base_100["rmse_e_mean"] == pytest.approx(6.0)
@@ -42,8 +45,15 @@ def test_table_groups_sorts_and_gives_mean_and_sample_std() -> None:
     assert base_10["rmse_e_std"] == pytest.approx(2.1213203, rel=1e-6)  # 3 / sqrt(2)
     assert base_10["rmse_f_mean"] == pytest.approx(200.0)  # the None force RMSE is left out
     assert base_10["rmse_f_std"] is None
-    assert tuned_100 == {"series": TUNED, "size": 100, "n_models": 1, "rmse_e_mean": 2.0, "rmse_e_std": None,
-                         "rmse_f_mean": 50.0, "rmse_f_std": None}
+    assert tuned_100 == {
+        "series": TUNED,
+        "size": 100,
+        "n_models": 1,
+        "rmse_e_mean": 2.0,
+        "rmse_e_std": None,
+        "rmse_f_mean": 50.0,
+        "rmse_f_std": None,
+    }
     assert tuned_10["rmse_e_mean"] is None and tuned_10["rmse_f_mean"] is None
 
 

@@ -34,7 +34,9 @@ def md_settings(**fields) -> MolecularDynamics:
 
 def run(atoms, calculator, md: MolecularDynamics, out_dir, temperature_K: float = TEMPERATURE_K, **kwargs):
     """run_md at ``temperature_K`` and, for NPT, 1 bar."""
-    return run_md(atoms, calculator, md, temperature_K, PRESSURE_BAR if md.ensemble == "npt" else None, out_dir, **kwargs)
+    return run_md(
+        atoms, calculator, md, temperature_K, PRESSURE_BAR if md.ensemble == "npt" else None, out_dir, **kwargs
+    )
 
 
 class ArgonLJ(LennardJones):
@@ -126,7 +128,9 @@ def test_trajectory_frames(lj_run):
     # cells match the logged volumes at the shared steps (every 50 steps)
     log = read_md_log(result.log_path)
     shared = np.isin(log["step"], traj["steps"])
-    np.testing.assert_allclose(np.linalg.det(traj["cells"][np.isin(traj["steps"], log["step"])]), log["volume_ang3"][shared], rtol=1e-8)
+    np.testing.assert_allclose(
+        np.linalg.det(traj["cells"][np.isin(traj["steps"], log["step"])]), log["volume_ang3"][shared], rtol=1e-8
+    )
     assert calls[-1] == (200, 200) and [c[0] for c in calls] == sorted({*range(10, 201, 10), *range(25, 201, 25)})
 
 
@@ -143,7 +147,14 @@ def test_same_seed_reproduces_trajectory(tmp_path):
     assert not np.allclose(a["positions"][-1], c["positions"][-1])
 
 
-RESTART = {"n_steps": 40, "equilibration_steps": 20, "log_interval": 5, "trajectory_interval": 5, "checkpoint_interval": 20, "seed": 1}
+RESTART = {
+    "n_steps": 40,
+    "equilibration_steps": 20,
+    "log_interval": 5,
+    "trajectory_interval": 5,
+    "checkpoint_interval": 20,
+    "seed": 1,
+}
 
 
 def load_checkpoint(path) -> dict[str, np.ndarray]:
@@ -206,7 +217,9 @@ def test_checkpoint_of_other_settings_or_structure_refused(tmp_path):
         run(argon_box(), ArgonLJ(), settings, tmp_path, temperature_K=100.0)
     with pytest.raises(ValueError, match=re.escape("different settings (pressure_bar: 1.0 → 1000.0)")):
         run_md(argon_box(), ArgonLJ(), settings, TEMPERATURE_K, 1000.0, tmp_path)
-    with pytest.raises(ValueError, match=re.escape("different settings (ensemble: 'npt' → 'nvt', pressure_bar: 1.0 → None)")):
+    with pytest.raises(
+        ValueError, match=re.escape("different settings (ensemble: 'npt' → 'nvt', pressure_bar: 1.0 → None)")
+    ):
         run(argon_box(), ArgonLJ(), md_settings(**short, **NVT), tmp_path)
     # a 1e-9 fs change, below the 6 digits a campaign file's dump keeps, still counts
     with pytest.raises(ValueError, match=re.escape("different settings (timestep: 5.0 → 5.000000001)")):
@@ -253,7 +266,9 @@ def test_checkpoint_size_does_not_grow_and_lost_frames_are_refused(tmp_path):
     result = run(argon_box(), ArgonLJ(), settings, tmp_path, progress=record)
     sizes.append(result.checkpoint_path.stat().st_size)  # frames live in frames.bin; only the RNG state's text varies
     assert len(sizes) == 3 and max(sizes) - min(sizes) < 16
-    assert (tmp_path / "frames.bin").stat().st_size == 13 * (8 + 9 * 8 + 32 * 3 * 4)  # 13 records of step, cell, positions
+    assert (tmp_path / "frames.bin").stat().st_size == 13 * (
+        8 + 9 * 8 + 32 * 3 * 4
+    )  # 13 records of step, cell, positions
     current = load_checkpoint(result.checkpoint_path)
     # checkpoints of the formats before frames.bin and before engines
     for dropped in (("log_bytes", "n_frames"), ("engine",)):
@@ -264,7 +279,9 @@ def test_checkpoint_size_does_not_grow_and_lost_frames_are_refused(tmp_path):
     np.savez(tmp_path / "current.npz", **current)
     os.replace(tmp_path / "current.npz", result.checkpoint_path)
     os.truncate(tmp_path / "frames.bin", 100)
-    with pytest.raises(ValueError, match=re.escape("frames.bin holds 100 bytes, fewer than the 6032 its checkpoint recorded")):
+    with pytest.raises(
+        ValueError, match=re.escape("frames.bin holds 100 bytes, fewer than the 6032 its checkpoint recorded")
+    ):
         run(argon_box(), ArgonLJ(), settings, tmp_path)
 
 
@@ -326,7 +343,9 @@ def test_temperature_runaway_stops_run(tmp_path):
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
     atoms.rattle(0.1, seed=0)
     atoms.arrays["mol_id"] = np.arange(len(atoms))
-    settings = md_settings(ensemble="nvt", n_steps=40, timestep=2.0, log_interval=2, stability={"check_connectivity": False})
+    settings = md_settings(
+        ensemble="nvt", n_steps=40, timestep=2.0, log_interval=2, stability={"check_connectivity": False}
+    )
     result = run(atoms, EMT(), settings, tmp_path, temperature_K=10.0)
     log = read_md_log(result.log_path)
     assert 0 < result.stopped_step == log["step"][-1] < 40
@@ -352,8 +371,10 @@ def test_broken_molecule_stops_run(tmp_path):
     settings = md_settings(**short, stability={"max_temperature_factor": 1e4})
     result = run(h2_gas(), repulsive, settings, tmp_path, temperature_K=10.0)
     assert result.stopped_step == 10
-    assert re.fullmatch(r"broken molecule: mol_id 0 lost the bond between atoms 0 and 1 \(H–H (0\.99|1\.\d\d) Å\), \d bond\(s\) lost",
-                        result.stopped_reason)
+    assert re.fullmatch(
+        r"broken molecule: mol_id 0 lost the bond between atoms 0 and 1 \(H–H (0\.99|1\.\d\d) Å\), \d bond\(s\) lost",
+        result.stopped_reason,
+    )
     unwatched = md_settings(**short, stability=Stability(max_temperature_factor=1e4, check_connectivity=False))
     assert run(h2_gas(), repulsive, unwatched, tmp_path / "off", temperature_K=10.0).stopped_reason is None
 
@@ -363,14 +384,27 @@ def test_fused_molecules_stop_run(tmp_path):
     atoms = Atoms("H2", positions=[[2.0, 2.0, 2.0], [3.0, 2.0, 2.0]], cell=[6.0, 6.0, 6.0], pbc=True)
     atoms.arrays["mol_id"] = np.array([0, 1])
     assert connectivity_problem(atoms, covalent_bonds(atoms)) is None
-    settings = md_settings(ensemble="nvt", n_steps=100, timestep=1.0, log_interval=5, trajectory_interval=5,
-                           stability={"max_temperature_factor": 1e4})
+    settings = md_settings(
+        ensemble="nvt",
+        n_steps=100,
+        timestep=1.0,
+        log_interval=5,
+        trajectory_interval=5,
+        stability={"max_temperature_factor": 1e4},
+    )
     result = run(atoms, LennardJones(sigma=0.5, epsilon=0.1, rc=3.0), settings, tmp_path, temperature_K=10.0)
     assert 0 < result.stopped_step < 100
-    assert re.fullmatch(r"fused molecules: mol_id 0 and 1 bonded through atoms 0 and 1 \(H–H 0\.\d\d Å\), 1 such bond\(s\)", result.stopped_reason)
+    assert re.fullmatch(
+        r"fused molecules: mol_id 0 and 1 bonded through atoms 0 and 1 \(H–H 0\.\d\d Å\), 1 such bond\(s\)",
+        result.stopped_reason,
+    )
     final = read_trajectory(result.traj_path)
     assert final["steps"][-1] == result.stopped_step
-    assert np.linalg.norm(np.diff(final["positions"][-1], axis=0)) < 0.744 < np.linalg.norm(np.diff(final["positions"][-2], axis=0))
+    assert (
+        np.linalg.norm(np.diff(final["positions"][-1], axis=0))
+        < 0.744
+        < np.linalg.norm(np.diff(final["positions"][-2], axis=0))
+    )
 
 
 def two_waters() -> Atoms:
@@ -396,7 +430,10 @@ def test_connectivity_problem_names_molecule_and_atoms():
     assert connectivity_problem(stretched, reference) is None
     broken = start.copy()
     broken.positions[5] += [0.0, 0.0, -0.8]  # → 1.59 Å
-    assert connectivity_problem(broken, reference) == "broken molecule: mol_id 1 lost the bond between atoms 3 and 5 (O–H 1.59 Å), 1 bond(s) lost"
+    assert (
+        connectivity_problem(broken, reference)
+        == "broken molecule: mol_id 1 lost the bond between atoms 3 and 5 (O–H 1.59 Å), 1 bond(s) lost"
+    )
 
     contact = start.copy()
     contact.positions[1] = contact.positions[3] + [-1.0, 0.0, 0.0]  # an H of water 0 at 1 Å from the O of water 1
@@ -429,7 +466,14 @@ def test_mol_id_required(tmp_path):
 )
 def test_conditions_validation(tmp_path, ensemble, temperature_K, pressure_bar, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        run_md(argon_box(), ArgonLJ(), md_settings(ensemble=ensemble, n_steps=10), temperature_K, pressure_bar, tmp_path / "run")
+        run_md(
+            argon_box(),
+            ArgonLJ(),
+            md_settings(ensemble=ensemble, n_steps=10),
+            temperature_K,
+            pressure_bar,
+            tmp_path / "run",
+        )
     assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
@@ -496,8 +540,21 @@ def conditions(md: MolecularDynamics) -> tuple[float, float | None]:
 @pytest.mark.parametrize(
     "ensemble, engine_class, names",
     [
-        (NPT, IsotropicMTKEngine, {"nsteps", "eps", "p_eps", "cell0", "volume0", "thermostat_eta",
-                                   "thermostat_p_eta", "barostat_xi", "barostat_p_xi"}),
+        (
+            NPT,
+            IsotropicMTKEngine,
+            {
+                "nsteps",
+                "eps",
+                "p_eps",
+                "cell0",
+                "volume0",
+                "thermostat_eta",
+                "thermostat_p_eta",
+                "barostat_xi",
+                "barostat_p_xi",
+            },
+        ),
         (NVT, LangevinEngine, {"nsteps", "rng"}),
     ],
     ids=["npt", "nvt"],
@@ -565,7 +622,10 @@ def test_checkpoint_of_other_engine_or_state_refused(tmp_path):
         run(argon_box(), ArgonLJ(crash_at=18), settings, tmp_path)
     saved = load_checkpoint(checkpoint)
     for changed, message in [
-        (saved | {"engine": np.array("gpu-batched")}, "written by the MD engine 'gpu-batched', not 'ase-isotropic-mtk'"),
+        (
+            saved | {"engine": np.array("gpu-batched")},
+            "written by the MD engine 'gpu-batched', not 'ase-isotropic-mtk'",
+        ),
         ({k: v for k, v in saved.items() if k != "engine.barostat_xi"}, "holds engine state ['barostat_p_xi', 'cell0'"),
     ]:
         np.savez(tmp_path / "changed.npz", **changed)

@@ -31,9 +31,7 @@ def _ec() -> Atoms:
     params.randomSeed = 7
     assert AllChem.EmbedMolecule(mol, params) == 0
     assert AllChem.MMFFOptimizeMolecule(mol) == 0
-    atoms = Atoms(
-        [atom.GetSymbol() for atom in mol.GetAtoms()], positions=mol.GetConformer().GetPositions()
-    )
+    atoms = Atoms([atom.GetSymbol() for atom in mol.GetAtoms()], positions=mol.GetConformer().GetPositions())
     atoms.positions -= atoms.positions.mean(axis=0)
     return atoms
 

@@ -186,7 +186,12 @@ def test_level_hash_follows_basis_dispersion_and_settings():
 def test_declared_levels_name_imported_labels_apart_from_computed_ones():
     declared = declared_level("PBE-D3BJ/def2-SVP")
     assert declared.name == "declared:pbe-d3bj/def2-svp"
-    assert (declared.code, declared.method, declared.basis, declared.dispersion) == ("declared", "pbe", "def2-svp", "d3bj")
+    assert (declared.code, declared.method, declared.basis, declared.dispersion) == (
+        "declared",
+        "pbe",
+        "def2-svp",
+        "d3bj",
+    )
     assert get_level("declared:pbe-d3bj/def2-svp") == declared == declared_level("declared:pbe-d3bj/def2-svp")
     assert declared.hash != get_level("pbe-d3bj/def2-svp").hash
     assert declared_level("pbe-none/def2-svp").name == "declared:pbe/def2-svp"
@@ -215,7 +220,7 @@ def test_psi4_spec_without_psi4_says_so():
 
 def test_d2_units_and_pair_energy_match_a_hand_computation():
     # Grimme 2006 Table 1: C6(C) = 1.75 J nm^6/mol = 18.14 eV Å^6
-    assert 1.75 * J_NM6_PER_MOL_IN_EV_ANG6 == pytest.approx(18.14, abs=0.005)
+    assert pytest.approx(18.14, abs=0.005) == 1.75 * J_NM6_PER_MOL_IN_EV_ANG6
     assert D2_S6["pbe"] == 0.75
     r = 3.2
     numbers, positions = [6, 8], np.array([[0.0, 0.0, 0.0], [0.0, 0.0, r]])
@@ -249,7 +254,9 @@ def test_d2_refuses_elements_without_parameters():
 # --- D3 ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("functional", "damping"), [("pbe", "bj"), ("b97-d", "bj"), ("pbe", "zero"), ("wb97x", "zero")])
+@pytest.mark.parametrize(
+    ("functional", "damping"), [("pbe", "bj"), ("b97-d", "bj"), ("pbe", "zero"), ("wb97x", "zero")]
+)
 def test_d3_forces_match_finite_differences(functional, damping):
     atoms = _organic_cluster()
     params = d3_parameters(functional, damping)
@@ -264,8 +271,14 @@ def test_d3_parameters_and_energies_match_pyscf_dispersion():
     from pyscf import gto
 
     atoms = _water_dimer()
-    mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)], verbose=0)
-    for xc, ours, version, damping in [("pbe", "pbe", "d3bj", "bj"), ("b97d", "b97-d", "d3bj", "bj"), ("pbe", "pbe", "d3zero", "zero")]:
+    mol = gto.M(
+        atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)], verbose=0
+    )
+    for xc, ours, version, damping in [
+        ("pbe", "pbe", "d3bj", "bj"),
+        ("b97d", "b97-d", "d3bj", "bj"),
+        ("pbe", "pbe", "d3zero", "zero"),
+    ]:
         reference = dftd3.DFTD3Dispersion(mol, xc=xc, version=version, atm=False).get_dispersion()["energy"]
         energy, _ = d3_energy_forces(atoms.numbers, atoms.positions, damping, d3_parameters(ours, damping))
         assert energy / Hartree == pytest.approx(reference, rel=1e-8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -105,7 +107,7 @@ def test_fps_breaks_ties_by_lowest_index() -> None:
 def test_fps_is_nested_reproducible_and_differs_between_replicas() -> None:
     points = np.random.default_rng(0).normal(size=(40, 5))
     subsets = [farthest_point_subset(points, k, replica=2) for k in range(1, 41)]
-    for small, large in zip(subsets, subsets[1:]):
+    for small, large in itertools.pairwise(subsets):
         assert len(large) == len(small) + 1 and set(small) < set(large)
     assert subsets[-1] == list(range(40)) == farthest_point_subset(points, None, replica=2)
     assert farthest_point_subset(points, 10, replica=2) == subsets[9]

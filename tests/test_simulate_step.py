@@ -24,11 +24,19 @@ from mlipcamp.tasks.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
-WATER = Liquid.model_validate({"name": "water", "components": [{"smiles": "O"}], "temperature": "300 K",
-                               "density": "1.0 g/cm^3"})
+WATER = Liquid.model_validate(
+    {"name": "water", "components": [{"smiles": "O"}], "temperature": "300 K", "density": "1.0 g/cm^3"}
+)
 # 20 equilibration + 40 production steps, every step logged and stored, a checkpoint every 10
-MD = {"n_molecules": 16, "equilibration_steps": 20, "n_steps": 40, "log_interval": 1, "trajectory_interval": 1,
-          "checkpoint_interval": 10, "stability": {"check_connectivity": False}}  # random forces do not hold molecules
+MD = {
+    "n_molecules": 16,
+    "equilibration_steps": 20,
+    "n_steps": 40,
+    "log_interval": 1,
+    "trajectory_interval": 1,
+    "checkpoint_interval": 10,
+    "stability": {"check_connectivity": False},
+}  # random forces do not hold molecules
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +62,41 @@ def workspace(directory: Path, box, model_path: Path) -> tuple[Workspace, int, i
         session.add(CampaignRow(id=1, name="test", config={}, config_hash="0" * 64))
         level = get_level("gfn2-xtb")
         level = level_row(session, level.hash, **level.model_dump())
-        dataset = Dataset(key="d" * 64, level_of_theory_id=level.id, data_kind="cluster", size=1, subset_replica=0,
-                          selection="random", n_train=1, n_valid=0, n_test=0)
+        dataset = Dataset(
+            key="d" * 64,
+            level_of_theory_id=level.id,
+            data_kind="cluster",
+            size=1,
+            subset_replica=0,
+            selection="random",
+            n_train=1,
+            n_valid=0,
+            n_test=0,
+        )
         session.add(dataset)
         session.flush()
         file, sha = ws.store.put_file(model_path, ".model")
-        model = Model(key="m" * 64, name="random", dataset_id=dataset.id, seed=0, purpose="grid", status="ok",
-                      hyperparameters={"default_dtype": "float64"}, file=file, file_sha256=sha)
+        model = Model(
+            key="m" * 64,
+            name="random",
+            dataset_id=dataset.id,
+            seed=0,
+            purpose="grid",
+            status="ok",
+            hyperparameters={"default_dtype": "float64"},
+            file=file,
+            file_sha256=sha,
+        )
         structure = structure_row(session, ws.store, box, "box", {})
-        liquid_box = LiquidBox(key="b" * 64, liquid="water", purpose="md", n_molecules=16, density_g_cm3=1.0,
-                               composition=[["O", 16]], structure_id=structure.id)
+        liquid_box = LiquidBox(
+            key="b" * 64,
+            liquid="water",
+            purpose="md",
+            n_molecules=16,
+            density_g_cm3=1.0,
+            composition=[["O", 16]],
+            structure_id=structure.id,
+        )
         session.add_all([model, liquid_box])
         session.flush()
         link_to_campaign(session, 1, "model", model.id)
@@ -102,7 +135,9 @@ def simulate(ws: Workspace, model_id: int, box_id: int, md: MolecularDynamics) -
     return in_flow(simulate_liquid, ws, model_id, WATER, box_id, md, MDExecution(device="cpu"), "water-random")
 
 
-def test_crashed_md_task_resumes_on_retry_and_matches_uninterrupted_run(tmp_path, prefect_harness, box_and_model, monkeypatch):
+def test_crashed_md_task_resumes_on_retry_and_matches_uninterrupted_run(
+    tmp_path, prefect_harness, box_and_model, monkeypatch
+):
     from mlipcamp.tasks.analyse import analyse_run
 
     md = MolecularDynamics(**MD)
@@ -118,7 +153,10 @@ def test_crashed_md_task_resumes_on_retry_and_matches_uninterrupted_run(tmp_path
     assert 0 < len(cut_calls) - len(whole_calls) <= md.checkpoint_interval
     with session_scope(whole_ws.db_url) as session:
         whole = session.get(MDRun, whole_id)
-        whole_log, whole_traj = whole_ws.store.path(whole.log_file).read_text(), whole_ws.store.path(whole.trajectory_file)
+        whole_log, whole_traj = (
+            whole_ws.store.path(whole.log_file).read_text(),
+            whole_ws.store.path(whole.trajectory_file),
+        )
     with session_scope(cut_ws.db_url) as session:
         cut = session.get(MDRun, cut_id)
         assert cut.status == "ok" and cut.error is None and cut.n_steps_done == whole.n_steps_done == 60
@@ -156,11 +194,20 @@ def test_unstable_run_is_stored_with_its_reason_and_not_analysed(tmp_path, prefe
         assert run.status == "unstable" and run.n_steps_done == 0
         assert run.error.startswith("step 0: force ") and "exceeds 1e-06 eV/Å" in run.error
         assert run.settings == md.model_dump(mode="json") | {"temperature_K": 300.0, "pressure_bar": 1.0}
-        assert run.key == step_key("simulate", model=session.get(Model, model_id).file_sha256, box="b" * 64,
-                                   md=md.model_dump(mode="json"), temperature_K=300.0, pressure_bar=1.0)
+        assert run.key == step_key(
+            "simulate",
+            model=session.get(Model, model_id).file_sha256,
+            box="b" * 64,
+            md=md.model_dump(mode="json"),
+            temperature_K=300.0,
+            pressure_bar=1.0,
+        )
     # execution settings are no part of the key: the stored run is found again, and nothing is computed
     calls = counting_calculator(monkeypatch)
-    assert in_flow(simulate_liquid, ws, model_id, WATER, box_id, md, MDExecution(device="cpu", n_threads=2), "other") == run_id
+    assert (
+        in_flow(simulate_liquid, ws, model_id, WATER, box_id, md, MDExecution(device="cpu", n_threads=2), "other")
+        == run_id
+    )
     assert calls == []
     assert in_flow(analyse_run, ws, run_id, Analysis(), None) == run_id
     with session_scope(ws.db_url) as session:

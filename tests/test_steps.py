@@ -32,8 +32,10 @@ def test_failed_label_is_recorded_and_the_rest_land(tmp_path, prefect_harness):
     ws = Workspace(workdir=str(tmp_path), db_url=url, campaign_id=1)
     water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
     fused = Atoms("OH2", positions=[[0, 0, 0], [0.0, 0, 0], [-0.24, 0.93, 0]])  # two atoms on one spot
-    methane = Atoms("CH4", positions=[[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63],
-                                      [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]])
+    methane = Atoms(
+        "CH4",
+        positions=[[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]],
+    )
     with session_scope(url) as session:
         ids = [structure_row(session, ws.store, a, "cluster", {}).id for a in (water, fused, methane)]
 
@@ -58,7 +60,9 @@ def test_failed_label_is_recorded_and_the_rest_land(tmp_path, prefect_harness):
 CRASHING_LEVEL = "ase:crashing_calculator:LennardJonesUnlessXenon"
 
 
-def _label_on_one_worker(tmp_path, monkeypatch, molecules: list[Atoms], allowed_failures: int) -> tuple[dict, list[int], dict]:
+def _label_on_one_worker(
+    tmp_path, monkeypatch, molecules: list[Atoms], allowed_failures: int
+) -> tuple[dict, list[int], dict]:
     """Label with the campaign's fan-out on a one-worker Dask cluster: (counts, structure ids, labels by id).
 
     One worker: when xenon kills it, Dask blames every task it holds, innocent ones included.

@@ -81,7 +81,7 @@ def test_ec_molecule_formula_mass_and_geometry():
     i, j = bonds(ec)
     assert len(i) == 10  # 5 ring bonds, C=O, 4 C-H
     lengths = np.linalg.norm(ec.positions[j] - ec.positions[i], axis=1)
-    pairs = [{ec[a].symbol, ec[b].symbol} for a, b in zip(i, j)]
+    pairs = [{ec[a].symbol, ec[b].symbol} for a, b in zip(i, j, strict=True)]
     carbonyl = [k for k, pair in enumerate(pairs) if pair == {"C", "O"} and lengths[k] < 1.25]
     assert len(carbonyl) == 1 and lengths[carbonyl[0]] == pytest.approx(1.21, abs=0.03)
     assert canonical_smiles("O=C1OCCO1") == canonical_smiles(EC)
@@ -267,7 +267,7 @@ def test_clusters_are_reproducible(mixed_box):
     a = cut_clusters(mixed_box, (1, 4), 5, np.random.default_rng(7))
     b = cut_clusters(mixed_box, (1, 4), 5, np.random.default_rng(7))
     assert [c.info["centre_mol"] for c in a] == [c.info["centre_mol"] for c in b]
-    assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b))
+    assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b, strict=True))
 
 
 def nitrogen_box() -> Atoms:
@@ -279,7 +279,7 @@ def nitrogen_box() -> Atoms:
     """
     coms = np.array([[0.3, 10, 10], [17.3, 10, 10], [0.3, 14, 10], [0.3, 10, 15], [10.3, 1, 1]])
     half_bonds = np.array([[0.55, 0, 0]] + [[0, 0.55, 0]] * 4)
-    positions = np.concatenate([[c - h, c + h] for c, h in zip(coms, half_bonds)])
+    positions = np.concatenate([[c - h, c + h] for c, h in zip(coms, half_bonds, strict=True)])
     box = Atoms("N10", positions=positions, cell=[20, 20, 20], pbc=True)
     box.wrap()
     box.arrays["mol_id"] = np.repeat(np.arange(5), 2)
@@ -428,7 +428,7 @@ def test_cut_clusters_by_radius_in_a_liquid(mixed_box):
     a = cut_clusters(moved, (3, 4), 12, np.random.default_rng(5), radius_ang=4.5)
     b = cut_clusters(moved, (3, 4), 12, np.random.default_rng(5), radius_ang=4.5)
     assert [c.info["centre_mol"] for c in a] == [c.info["centre_mol"] for c in b]
-    assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b))
+    assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b, strict=True))
     for cluster in a:
         assert 1 <= cluster.info["n_molecules"] <= 4
         expected = cut_cluster_radius(moved, 4.5, cluster.info["centre_mol"], max_molecules=4)
@@ -466,8 +466,16 @@ def lj() -> LennardJones:
 
 def test_sample_liquid_mechanics(ec_box):
     calls = []
-    snaps = sample_liquid(ec_box, lj(), 300.0, n_steps=6, timestep_fs=0.5, interval=2, seed=11,
-                          progress=lambda done, total: calls.append((done, total)))
+    snaps = sample_liquid(
+        ec_box,
+        lj(),
+        300.0,
+        n_steps=6,
+        timestep_fs=0.5,
+        interval=2,
+        seed=11,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert [s.info["sample_step"] for s in snaps] == [2, 4, 6]
     assert calls == [(2, 6), (4, 6), (6, 6)]
     for snap in snaps:
@@ -483,7 +491,7 @@ def test_sample_liquid_mechanics(ec_box):
 
     same = sample_liquid(ec_box, lj(), 300.0, n_steps=6, timestep_fs=0.5, interval=2, seed=11)
     other = sample_liquid(ec_box, lj(), 300.0, n_steps=6, timestep_fs=0.5, interval=2, seed=12)
-    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(snaps, same))
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(snaps, same, strict=True))
     assert not np.allclose(snaps[-1].positions, other[-1].positions)
 
     odd = sample_liquid(ec_box, lj(), 300.0, n_steps=7, timestep_fs=0.5, interval=3, seed=0)
@@ -491,13 +499,13 @@ def test_sample_liquid_mechanics(ec_box):
 
 
 def test_sample_liquid_validates_arguments(ec_box):
-    good = dict(temperature_K=300.0, n_steps=4, timestep_fs=0.5, interval=2, seed=0)
+    good = {"temperature_K": 300.0, "n_steps": 4, "timestep_fs": 0.5, "interval": 2, "seed": 0}
     for bad, match in [
-        (dict(n_steps=0), "n_steps"),
-        (dict(interval=5), "interval"),
-        (dict(interval=0), "interval"),
-        (dict(temperature_K=0.0), "temperature"),
-        (dict(timestep_fs=-1.0), "timestep"),
+        ({"n_steps": 0}, "n_steps"),
+        ({"interval": 5}, "interval"),
+        ({"interval": 0}, "interval"),
+        ({"temperature_K": 0.0}, "temperature"),
+        ({"timestep_fs": -1.0}, "timestep"),
     ]:
         with pytest.raises(ValueError, match=match):
             sample_liquid(ec_box, lj(), **{**good, **bad})
@@ -521,18 +529,29 @@ def test_sample_liquid_gfn2_xtb(ec_box):
 def tiny_mace_model(path) -> None:
     """An untrained ScaleShiftMACE for H, C, O (8 scalar channels, 1 interaction) saved with torch.save."""
     import torch
-    from mace import modules  # before e3nn: importing mace lets torch.load read e3nn's constants
-
     from e3nn import o3
+    from mace import modules  # before e3nn: importing mace lets torch.load read e3nn's constants
 
     torch.manual_seed(0)
     block = modules.interaction_classes["RealAgnosticResidualInteractionBlock"]
     model = modules.ScaleShiftMACE(
-        r_max=4.0, num_bessel=4, num_polynomial_cutoff=5, max_ell=1,
-        interaction_cls=block, interaction_cls_first=block, num_interactions=1, num_elements=3,
-        hidden_irreps=o3.Irreps("8x0e"), MLP_irreps=o3.Irreps("8x0e"), atomic_energies=np.zeros(3),
-        avg_num_neighbors=8.0, atomic_numbers=[1, 6, 8], correlation=2, gate=torch.nn.functional.silu,
-        atomic_inter_scale=0.1, atomic_inter_shift=0.0,
+        r_max=4.0,
+        num_bessel=4,
+        num_polynomial_cutoff=5,
+        max_ell=1,
+        interaction_cls=block,
+        interaction_cls_first=block,
+        num_interactions=1,
+        num_elements=3,
+        hidden_irreps=o3.Irreps("8x0e"),
+        MLP_irreps=o3.Irreps("8x0e"),
+        atomic_energies=np.zeros(3),
+        avg_num_neighbors=8.0,
+        atomic_numbers=[1, 6, 8],
+        correlation=2,
+        gate=torch.nn.functional.silu,
+        atomic_inter_scale=0.1,
+        atomic_inter_shift=0.0,
     ).to(torch.float64)
     torch.save(model, path)
 
@@ -543,7 +562,7 @@ def test_sample_liquid_mace_calculator(ec_box, tmp_path):
 
     model = tmp_path / "tiny.model"
     tiny_mace_model(model)
-    run = dict(temperature_K=300.0, n_steps=4, timestep_fs=0.5, interval=2, seed=3)
+    run = {"temperature_K": 300.0, "n_steps": 4, "timestep_fs": 0.5, "interval": 2, "seed": 3}
     for dtype in ("float64", "float32"):
         calc = mace_calculator(model, "cpu", dtype)
         snaps = sample_liquid(ec_box, calc, **run)
@@ -558,6 +577,6 @@ def test_sample_liquid_mace_calculator(ec_box, tmp_path):
         again = sample_liquid(ec_box, calc, **run)
         fresh = sample_liquid(ec_box, mace_calculator(model, "cpu", dtype), **run)
         atol = 1e-10 if dtype == "float64" else 1e-6
-        assert all(np.allclose(a.positions, b.positions, atol=atol) for a, b in zip(snaps, again))
-        assert all(np.allclose(a.positions, b.positions, atol=atol) for a, b in zip(snaps, fresh))
+        assert all(np.allclose(a.positions, b.positions, atol=atol) for a, b in zip(snaps, again, strict=True))
+        assert all(np.allclose(a.positions, b.positions, atol=atol) for a, b in zip(snaps, fresh, strict=True))
     assert ec_box.calc is None and "momenta" not in ec_box.arrays

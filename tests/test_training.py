@@ -11,11 +11,11 @@ import torch
 from ase import Atoms
 from ase.io import read
 
-from mlipcamp.science.datasets import split_by_hash, write_extxyz
-from mlipcamp.report.figures import parity_plot
-from mlipcamp.science.evaluation import error_metrics, predict
 from mlipcamp.hashing import hash_json
+from mlipcamp.report.figures import parity_plot
+from mlipcamp.science.datasets import split_by_hash, write_extxyz
 from mlipcamp.science.devices import resolve_device
+from mlipcamp.science.evaluation import error_metrics, predict
 from mlipcamp.science.training.mace import (
     TrainingError,
     divergence,
@@ -33,7 +33,8 @@ E0_TRUE = {1: -13.6, 6: -1030.5, 8: -2040.25}  # eV
 
 def test_fit_e0s_recovers_known_e0s_from_varied_compositions():
     rng = np.random.default_rng(3)
-    numbers = [np.array([1] * h + [6] * c + [8] * o) for h, c, o in rng.integers(0, 7, size=(12, 3)) + [1, 1, 0]]
+    counts = rng.integers(0, 7, size=(12, 3)) + np.array([1, 1, 0])  # at least one H and one C each
+    numbers = [np.array([1] * h + [6] * c + [8] * o) for h, c, o in counts]
     energies = [sum(E0_TRUE[int(z)] for z in zs) for zs in numbers]
     e0s = fit_e0s(numbers, energies)
     assert sorted(e0s) == [1, 6, 8]
@@ -120,6 +121,7 @@ def test_mace_arguments_are_read_by_mace_as_the_settings_say():
 
 def _non_defaults() -> MaceHyperparameters:
     """Settings whose every field differs from its default (so a dropped flag shows)."""
+
     def other(default: object) -> object:
         if isinstance(default, bool):
             return not default
@@ -136,9 +138,14 @@ def test_every_mace_setting_reaches_mace_run_train():
 
     hyper = _non_defaults()
     parsed = build_default_arg_parser().parse_args(["--name=x", "--train_file=t.xyz", *mace_arguments(hyper)])
-    read_back = {name: getattr(parsed, "swa" if name == "stage_two" else name) for name in MaceHyperparameters.model_fields}
+    read_back = {
+        name: getattr(parsed, "swa" if name == "stage_two" else name) for name in MaceHyperparameters.model_fields
+    }
     assert read_back == hyper.model_dump() | {"r_max": hyper.r_max}
-    assert all(value != field.default for value, field in zip(read_back.values(), MaceHyperparameters.model_fields.values()))
+    assert all(
+        value != field.default
+        for value, field in zip(read_back.values(), MaceHyperparameters.model_fields.values(), strict=True)
+    )
     assert parsed.valid_batch_size == hyper.batch_size and parsed.model == "MACE"
 
 
@@ -177,7 +184,9 @@ def test_stage_two_loss_is_compared_within_its_stage():
 @pytest.mark.skipif(importlib.util.find_spec("cuequivariance_torch") is not None, reason="cuEquivariance installed")
 def test_cueq_without_its_package_is_refused_before_training(tmp_path):
     with pytest.raises(TrainingError, match="mlipcamp\\[cueq\\]"):
-        train_mace(tmp_path / "t.xyz", tmp_path / "v.xyz", MaceHyperparameters(enable_cueq=True), 1, {1: -1.0}, tmp_path)
+        train_mace(
+            tmp_path / "t.xyz", tmp_path / "v.xyz", MaceHyperparameters(enable_cueq=True), 1, {1: -1.0}, tmp_path
+        )
     assert "--enable_cueq=True" in mace_arguments(MaceHyperparameters(enable_cueq=True))
 
 
@@ -296,15 +305,22 @@ def test_train_predict_and_reproduce(labelled, tmp_path):
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
     energies_b, forces_b = predict(results[1].model_path, clusters)
     np.testing.assert_allclose(energies_b, energies, rtol=1e-14, atol=0)
-    for fa, fb in zip(forces, forces_b):
+    for fa, fb in zip(forces, forces_b, strict=True):
         np.testing.assert_allclose(fb, fa, rtol=0, atol=1e-12)
 
 
 @pytest.mark.slow
 def test_diverging_run_raises(labelled, tmp_path):
     with pytest.raises(TrainingError, match="non-finite"):
-        train_mace(labelled["train"], labelled["valid"], MaceHyperparameters(num_channels=8, max_num_epochs=2, lr=1e6), 5,
-                   labelled["e0s"], tmp_path, device="cpu")
+        train_mace(
+            labelled["train"],
+            labelled["valid"],
+            MaceHyperparameters(num_channels=8, max_num_epochs=2, lr=1e6),
+            5,
+            labelled["e0s"],
+            tmp_path,
+            device="cpu",
+        )
 
 
 @pytest.mark.slow
@@ -323,12 +339,24 @@ def _initial_valid_loss(log_path) -> float:
 @pytest.mark.slow
 def test_fine_tuning_starts_from_the_base_model(labelled, tmp_path):
     base_settings = MaceHyperparameters(num_channels=8, max_num_epochs=6, batch_size=6)
-    base = train_mace(labelled["train"], labelled["valid"], base_settings, 1, labelled["e0s"], tmp_path / "base", device="cpu")
+    base = train_mace(
+        labelled["train"], labelled["valid"], base_settings, 1, labelled["e0s"], tmp_path / "base", device="cpu"
+    )
     # settings that differ from the base: the base's architecture and cutoff win
     other = MaceHyperparameters(num_channels=4, r_max=3.0, max_num_epochs=2, batch_size=6, lr=0.001)
-    tuned = train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "tuned", device="cpu",
-                       base_model=base.model_path)
-    scratch = train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "scratch", device="cpu")
+    tuned = train_mace(
+        labelled["train"],
+        labelled["valid"],
+        other,
+        2,
+        labelled["e0s"],
+        tmp_path / "tuned",
+        device="cpu",
+        base_model=base.model_path,
+    )
+    scratch = train_mace(
+        labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "scratch", device="cpu"
+    )
     assert "Using foundation model" in tuned.log_path.read_text()
     model, base_model = (torch.load(p, weights_only=False) for p in (tuned.model_path, base.model_path))
     assert float(model.r_max) == float(base_model.r_max) == 4.0
@@ -340,7 +368,15 @@ def test_fine_tuning_starts_from_the_base_model(labelled, tmp_path):
     assert initial_tuned == pytest.approx(min(r.valid_loss for r in base_losses), rel=1e-6)
     assert initial_tuned < _initial_valid_loss(scratch.log_path)
     with pytest.raises(ValueError, match="not found"):
-        train_mace(labelled["train"], labelled["valid"], other, 2, labelled["e0s"], tmp_path / "x", base_model=tmp_path / "no.model")
+        train_mace(
+            labelled["train"],
+            labelled["valid"],
+            other,
+            2,
+            labelled["e0s"],
+            tmp_path / "x",
+            base_model=tmp_path / "no.model",
+        )
 
 
 def test_peak_memory_is_the_training_programs_own_not_its_parents():

@@ -48,7 +48,7 @@ def run(
         with StageProgress(ws, campaign):
             try:
                 report = run_flow(campaign, ws)
-            except Exception as exc:  # noqa: BLE001 (the flow's failures are already logged by Prefect)
+            except Exception as exc:
                 fail(f"campaign {campaign.name} did not finish: {exc}", code=1)
     console.print(f"[green]done[/] in {time.perf_counter() - started:.0f} s")
     _print_failures(ws, campaign)
@@ -82,8 +82,9 @@ def results(
     print_table(rows, RESULT_COLUMNS, f"campaign {campaign.name}", title_columns=("liquid", "model"))
     for row in rows:
         if row["md_error"]:
-            err_console.print(f"[red]{row['liquid']} with {row['model']} {row['md_status']}:[/red] {row['md_error']}",
-                              highlight=False)
+            err_console.print(
+                f"[red]{row['liquid']} with {row['model']} {row['md_status']}:[/red] {row['md_error']}", highlight=False
+            )
 
 
 def models(
@@ -138,4 +139,6 @@ def _print_locations(ws: Workspace, report: str) -> None:
 def _print_failures(ws: Workspace, campaign: Campaign) -> None:
     failed = [f"{row['failed']} {row['stage']}" for row in stage_counts(ws, campaign) if row["failed"]]
     if failed:
-        console.print(f"[yellow]recorded failures:[/] {', '.join(failed)} (reasons in the database and the Prefect logs)")
+        console.print(
+            f"[yellow]recorded failures:[/] {', '.join(failed)} (reasons in the database and the Prefect logs)"
+        )

@@ -24,7 +24,9 @@ DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlch
 def label(
     structures: Annotated[Path, typer.Argument(help="structures to label (any format ASE reads, e.g. extxyz)")],
     method: Annotated[str, typer.Option("--method", "-m", help="level of theory, e.g. gfn2-xtb, pbe-d3bj/def2-svp")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="labelled extxyz: REF_energy eV, REF_forces eV/Å, REF_stress eV/Å³")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="labelled extxyz: REF_energy eV, REF_forces eV/Å, REF_stress eV/Å³")
+    ],
     threads: Annotated[int, typer.Option("--threads", min=1, help="OpenMP/BLAS threads")] = 1,
 ) -> None:
     """Label structures outside a campaign; failed structures are reported and left out of OUTPUT."""
@@ -51,18 +53,25 @@ def label(
             check_level_supports(level, periodic=True)
         except ValueError as exc:
             fail(f"{structures}: {exc}", code=2)
-    with Progress(TextColumn("labelling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console) as progress:
+    with Progress(
+        TextColumn("labelling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
+    ) as progress:
         bar = progress.add_task("label", total=len(frames))
-        results = label_structures(frames, level, n_threads=threads,
-                                   progress=lambda done, _total: progress.update(bar, completed=done))
+        results = label_structures(
+            frames, level, n_threads=threads, progress=lambda done, _total: progress.update(bar, completed=done)
+        )
     good = [(frame, result) for frame, result in zip(frames, results, strict=True) if result.ok]
     for index, result in enumerate(results):
         if not result.ok:
             err_console.print(f"[yellow]structure {index} failed:[/] {result.error}", highlight=False)
     if good:
-        write_extxyz([f for f, _ in good], output, [r.energy_eV for _, r in good], [r.forces_eV_ang for _, r in good],
-                     [r.stress_eV_ang3 for _, r in good])
+        write_extxyz(
+            [f for f, _ in good],
+            output,
+            [r.energy_eV for _, r in good],
+            [r.forces_eV_ang for _, r in good],
+            [r.stress_eV_ang3 for _, r in good],
+        )
     console.print(f"{len(good)}/{len(frames)} structures labelled with {level.name} → {output}")
     if len(good) < len(frames):
         raise typer.Exit(1)
@@ -70,8 +79,12 @@ def label(
 
 def import_(
     dataset: Annotated[Path, typer.Argument(help="labelled extxyz file")],
-    level: Annotated[str, typer.Option("--level", "-l", help="level of theory that labelled it, e.g. b97-d3bj/def2-tzvp")],
-    workdir: Annotated[Path, typer.Option("--workdir", "-w", help="database and file store location")] = Path("runs/imported"),
+    level: Annotated[
+        str, typer.Option("--level", "-l", help="level of theory that labelled it, e.g. b97-d3bj/def2-tzvp")
+    ],
+    workdir: Annotated[Path, typer.Option("--workdir", "-w", help="database and file store location")] = Path(
+        "runs/imported"
+    ),
     database_url: DatabaseOpt = None,
     name: Annotated[str | None, typer.Option(help="name of the set [file stem]")] = None,
     energy_key: str = "REF_energy",
@@ -87,17 +100,29 @@ def import_(
 
     url, store = _database(workdir, database_url, create=True)
     try:
-        summary = import_labelled_file(url, store, dataset, level, name or dataset.stem, energy_key=energy_key,
-                                       forces_key=forces_key, stress_key=stress_key, energy_unit=energy_unit,
-                                       length_unit=length_unit)
+        summary = import_labelled_file(
+            url,
+            store,
+            dataset,
+            level,
+            name or dataset.stem,
+            energy_key=energy_key,
+            forces_key=forces_key,
+            stress_key=stress_key,
+            energy_unit=energy_unit,
+            length_unit=length_unit,
+        )
     except (DatasetFormatError, UnknownLevelError, FileNotFoundError, ValueError) as exc:
         fail(str(exc), code=2)
-    console.print(f"{summary.n_structures} structures, {summary.n_new_labels} new labels at {summary.level_name} "
-                  f"→ {redact(url)}")
+    console.print(
+        f"{summary.n_structures} structures, {summary.n_new_labels} new labels at {summary.level_name} → {redact(url)}"
+    )
 
 
 def export(
-    level: Annotated[str, typer.Option("--level", "-l", help="stored level name, e.g. gfn2-xtb or declared:pbe-d3bj/def2-svp")],
+    level: Annotated[
+        str, typer.Option("--level", "-l", help="stored level name, e.g. gfn2-xtb or declared:pbe-d3bj/def2-svp")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="MACE-ready extxyz")],
     workdir: Annotated[Path, typer.Option("--workdir", "-w")] = Path("runs/demo"),
     database_url: DatabaseOpt = None,

@@ -58,8 +58,13 @@ class StageProgress:
     def __init__(self, ws: Workspace, campaign: Campaign, period_s: float = 2.0) -> None:
         self.ws, self.campaign, self.period_s = ws, campaign, period_s
         self.progress = Progress(
-            TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(), console=console, transient=False,
+            TextColumn("{task.description:>9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         )
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
@@ -83,7 +88,7 @@ class StageProgress:
     def _update(self) -> None:
         try:
             rows = stage_counts(self.ws, self.campaign)
-        except Exception:  # noqa: BLE001 (a busy database must never break the run; the next poll catches up)
+        except Exception:
             return
         for row in rows:
             total = row["planned"]
@@ -104,8 +109,11 @@ def stage_counts(ws: Workspace, campaign: Campaign) -> list[dict]:
     from mlipcamp.db.queries import StagePlan, campaign_status
 
     plan = StagePlan(
-        n_liquids=len(campaign.liquids), n_sample_sets=len(campaign.liquids) * len(campaign.sampling.temperatures),
-        levels=campaign.labelling.levels_of_theory, data_kinds=campaign.training.data_kinds, n_models=campaign.n_models,
+        n_liquids=len(campaign.liquids),
+        n_sample_sets=len(campaign.liquids) * len(campaign.sampling.temperatures),
+        levels=campaign.labelling.levels_of_theory,
+        data_kinds=campaign.training.data_kinds,
+        n_models=campaign.n_models,
     )
     with session_scope(ws.db_url) as session:
         return campaign_status(session, ws.campaign_id, plan)

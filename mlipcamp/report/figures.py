@@ -72,7 +72,10 @@ def plot_msd(
         d_ang2_ps = fit.d_cm2_s / 1e-4
         t = lags_ps[positive]
         ax.loglog(
-            t, 6 * d_ang2_ps * t, "k--", lw=1,
+            t,
+            6 * d_ang2_ps * t,
+            "k--",
+            lw=1,
             label=f"6Dt, D = {fit.d_cm2_s:.3g} ± {fit.sem_cm2_s:.2g} cm²/s",
         )
         ax.legend(fontsize=8)
@@ -102,9 +105,7 @@ def plot_rdf_pairs(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: st
     return save_figure(fig, path)
 
 
-def plot_energy(
-    time_ps: np.ndarray, epot_eV: np.ndarray, etot_eV: np.ndarray, path: str | Path, title: str
-) -> Path:
+def plot_energy(time_ps: np.ndarray, epot_eV: np.ndarray, etot_eV: np.ndarray, path: str | Path, title: str) -> Path:
     """Potential and total energy (eV) of the logged MD steps against time (ps)."""
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
@@ -146,7 +147,7 @@ def parity_plot(
     fig = Figure(figsize=(9, 4.2))
     FigureCanvasAgg(fig)  # Agg canvas, no pyplot state: safe in workers and threads
     axes = fig.subplots(1, 2)
-    for ax, (ref, pred, label, note) in zip(axes, panels):
+    for ax, (ref, pred, label, note) in zip(axes, panels, strict=True):
         lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
         ax.plot([lo, hi], [lo, hi], color="0.6", lw=1)
         ax.scatter(ref, pred, s=6, alpha=0.6)
@@ -158,7 +159,6 @@ def parity_plot(
     return save_figure(fig, path)
 
 
-
 def decomposition_plot(errors: dict[str, dict[str, float]], path: Path, title: str) -> Path:
     """PNG bar chart of the relative RMSE (%) of each force component; returns ``path``."""
     names = list(errors)
@@ -168,12 +168,16 @@ def decomposition_plot(errors: dict[str, dict[str, float]], path: Path, title: s
     values = [100 * errors[n]["relative_rmse"] for n in names]
     bars = ax.bar(names, values, color=["tab:blue", "tab:orange", "tab:green"][: len(names)])
     for bar, name in zip(bars, names, strict=True):
-        ax.annotate(f"{errors[name]['rmse_mev_per_ang']:.0f} meV/Å", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            f"{errors[name]['rmse_mev_per_ang']:.0f} meV/Å",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylabel("relative force RMSE / %")
     ax.set_title(title)
     return save_figure(fig, path)
-
 
 
 def learning_curve_plot(rows: Sequence[dict], path: Path, title: str) -> Path:
@@ -200,8 +204,8 @@ def learning_curve_plot(rows: Sequence[dict], path: Path, title: str) -> Path:
             means = [(e["size"], e[mean_key]) for e in table if e["series"] == name and e[mean_key] is not None]
             if not models:
                 continue
-            ax.scatter(*zip(*models), s=14, alpha=0.6, color=colours[name])
-            ax.plot(*zip(*means), marker="o", ms=5, mfc="white", color=colours[name], label=name)
+            ax.scatter(*zip(*models, strict=True), s=14, alpha=0.6, color=colours[name])
+            ax.plot(*zip(*means, strict=True), marker="o", ms=5, mfc="white", color=colours[name], label=name)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("training structures")
@@ -225,8 +229,13 @@ def plot_observables(rows: Sequence[dict], path: Path, title: str) -> Path:
     ):
         value_key = f"{key}_g_cm3" if key == "density" else f"{key}_cm2_s"
         sem_key = f"{key}_sem_g_cm3" if key == "density" else f"{key}_sem_cm2_s"
-        ax.errorbar([r[value_key] * scale for r in done], list(y), xerr=[(r[sem_key] or 0) * scale for r in done],
-                    fmt="o", capsize=3)
+        ax.errorbar(
+            [r[value_key] * scale for r in done],
+            list(y),
+            xerr=[(r[sem_key] or 0) * scale for r in done],
+            fmt="o",
+            capsize=3,
+        )
         ax.set_yticks(list(y), labels)
         ax.set_xlabel(f"{key} / {unit}")
         ax.grid(alpha=0.3)

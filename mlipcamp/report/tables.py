@@ -39,8 +39,12 @@ def learning_curve_rows(models: Sequence[dict]) -> list[dict]:
     purpose (from scratch, fine-tuned, base). Keys as ``mlipcamp.report.figures.learning_curve_plot`` reads them."""
     suffix = {"grid": "", "finetune": " fine-tuned", "base": " base"}
     return [
-        {"series": f"{m['level_of_theory']} {m['data_kind']}{suffix[m['purpose']]}", "size": m["dataset_size"],
-         "rmse_e_mev_per_atom": m["rmse_e_test_mev_per_atom"], "rmse_f_mev_per_ang": m["rmse_f_test_mev_per_ang"]}
+        {
+            "series": f"{m['level_of_theory']} {m['data_kind']}{suffix[m['purpose']]}",
+            "size": m["dataset_size"],
+            "rmse_e_mev_per_atom": m["rmse_e_test_mev_per_atom"],
+            "rmse_f_mev_per_ang": m["rmse_f_test_mev_per_ang"],
+        }
         for m in models
         if m["purpose"] in suffix and m["status"] == "ok" and m["rmse_e_test_mev_per_atom"] is not None
     ]
@@ -60,10 +64,17 @@ def scan_table(models: Sequence[dict]) -> tuple[list[dict], list[str]]:
 def external_test_rows(models: Sequence[dict]) -> list[dict]:
     """One row per model and imported test set: its level, size, overlap with training, and errors."""
     return [
-        {"model": m["model"], "test_set": name, "level_of_theory": e["level_of_theory"], "n_structures": e["n_structures"],
-         "n_in_training": e["n_in_training"], "rmse_e_mev_per_atom": e["rmse_e_mev_per_atom"],
-         "rmse_f_mev_per_ang": e["rmse_f_mev_per_ang"]}
-        for m in models for name, e in sorted(m["external"].items())
+        {
+            "model": m["model"],
+            "test_set": name,
+            "level_of_theory": e["level_of_theory"],
+            "n_structures": e["n_structures"],
+            "n_in_training": e["n_in_training"],
+            "rmse_e_mev_per_atom": e["rmse_e_mev_per_atom"],
+            "rmse_f_mev_per_ang": e["rmse_f_mev_per_ang"],
+        }
+        for m in models
+        for name, e in sorted(m["external"].items())
     ]
 
 

@@ -52,7 +52,7 @@ def split_by_hash(hashes: Sequence[str], valid_fraction: float, test_fraction: f
     valid_threshold = valid_fraction / (1.0 - test_fraction)
     splits = [
         "test" if ut < test_fraction else "valid" if uv < valid_threshold else "train"
-        for ut, uv in zip(u_test, u_valid)
+        for ut, uv in zip(u_test, u_valid, strict=True)
     ]
     if len(splits) >= 3:
         closeness = {"test": u_test, "valid": u_valid, "train": [1.0 - u for u in u_valid]}
@@ -70,8 +70,10 @@ def check_subset_request(n_pool: int, size: int | None, replica: int) -> None:
     if replica < 0:
         raise ValueError(f"subset replica must be >= 0, got {replica}")
     if size is not None and not 0 < size <= n_pool:
-        raise ValueError(f"asked for {size} training structures, but only {n_pool} are labelled and outside the "
-                         "fixed test and validation sets")
+        raise ValueError(
+            f"asked for {size} training structures, but only {n_pool} are labelled and outside the "
+            "fixed test and validation sets"
+        )
 
 
 def select_subset(n_pool: int, size: int | None, replica: int) -> list[int]:
@@ -109,7 +111,9 @@ def write_extxyz(
             f"got {n} structures, {len(energies_eV)} energies, {len(forces_eV_ang)} forces, {len(stresses)} stresses"
         )
     labelled = []
-    for i, (atoms, energy, forces, stress) in enumerate(zip(structures, energies_eV, forces_eV_ang, stresses)):
+    for i, (atoms, energy, forces, stress) in enumerate(
+        zip(structures, energies_eV, forces_eV_ang, stresses, strict=True)
+    ):
         forces = np.asarray(forces, dtype=np.float64)
         if forces.shape != (len(atoms), 3):
             raise ValueError(f"structure {i}: forces shape {forces.shape}, expected ({len(atoms)}, 3)")

@@ -106,6 +106,15 @@ def learning_curve_table(rows: Sequence[dict]) -> list[dict]:
     for (series, size), members in sorted(groups.items()):
         e_mean, e_std = _mean_and_std([m["rmse_e_mev_per_atom"] for m in members])
         f_mean, f_std = _mean_and_std([m["rmse_f_mev_per_ang"] for m in members])
-        table.append({"series": series, "size": size, "n_models": len(members), "rmse_e_mean": e_mean,
-                      "rmse_e_std": e_std, "rmse_f_mean": f_mean, "rmse_f_std": f_std})
+        table.append(
+            {
+                "series": series,
+                "size": size,
+                "n_models": len(members),
+                "rmse_e_mean": e_mean,
+                "rmse_e_std": e_std,
+                "rmse_f_mean": f_mean,
+                "rmse_f_std": f_std,
+            }
+        )
     return table

@@ -112,9 +112,7 @@ def decompose_forces(
     return ForceComponents(translational=f_trans, rotational=f_rot, vibrational=f_vib)
 
 
-def component_errors(
-    ref: Sequence[ForceComponents], pred: Sequence[ForceComponents]
-) -> dict[str, dict[str, float]]:
+def component_errors(ref: Sequence[ForceComponents], pred: Sequence[ForceComponents]) -> dict[str, dict[str, float]]:
     """Errors of each force component of ``pred`` against ``ref``, pooled over all structures.
 
     Returns ``{component: {"rmse_mev_per_ang": ..., "relative_rmse": ...}}`` for
@@ -129,7 +127,7 @@ def component_errors(
     for name in COMPONENTS:
         refs = [np.asarray(getattr(c, name), dtype=float) for c in ref]
         preds = [np.asarray(getattr(c, name), dtype=float) for c in pred]
-        for i, (a, b) in enumerate(zip(refs, preds)):
+        for i, (a, b) in enumerate(zip(refs, preds, strict=True)):
             if a.shape != b.shape or a.ndim != 2 or a.shape[1] != 3:
                 raise ValueError(f"structure {i}: {name} shapes differ or are not (n_atoms, 3): {a.shape} vs {b.shape}")
         a = np.concatenate([x.ravel() for x in refs])

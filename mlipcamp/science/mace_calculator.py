@@ -9,8 +9,9 @@ from ase.calculators.calculator import Calculator
 from mlipcamp.science.devices import resolve_device
 
 
-def mace_calculator(model_path: str | Path, device: str = "auto", default_dtype: str = "float64",
-                    n_threads: int | None = None) -> Calculator:
+def mace_calculator(
+    model_path: str | Path, device: str = "auto", default_dtype: str = "float64", n_threads: int | None = None
+) -> Calculator:
     """A MACECalculator of the ``.model`` file on ``device`` ('auto', 'cpu', 'cuda') in ``default_dtype``;
     ``n_threads`` sets torch's CPU threads of this process."""
     import torch

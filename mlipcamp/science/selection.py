@@ -83,8 +83,13 @@ def farthest_point_subset(fingerprints: np.ndarray, size: int | None, replica: i
 
 
 def dataset_members(
-    hashes: Sequence[str], valid_fraction: float, test_fraction: float, size: int | None, replica: int,
-    selection: Literal["random", "fps"], structure: Callable[[int], Atoms],
+    hashes: Sequence[str],
+    valid_fraction: float,
+    test_fraction: float,
+    size: int | None,
+    replica: int,
+    selection: Literal["random", "fps"],
+    structure: Callable[[int], Atoms],
 ) -> list[str | None]:
     """The split of each labelled structure (``hashes`` in hash order): 'valid' and 'test' fixed by
     hash (``split_by_hash``), 'train' for the training subset, None for a training-pool structure

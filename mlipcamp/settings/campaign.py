@@ -87,7 +87,9 @@ class Sampling(StrictModel):
     friction: float = Field(0.01, gt=0, description="Langevin friction, 1/fs")
     clusters_per_snapshot: int = Field(10, ge=0)
     cluster_size: tuple[int, int] = Field((1, 4), description="[min, max] molecules per cluster")
-    cluster_radius: Length | None = Field(None, description="cut clusters by COM radius instead (capped by cluster_size)")
+    cluster_radius: Length | None = Field(
+        None, description="cut clusters by COM radius instead (capped by cluster_size)"
+    )
     periodic_snapshots: bool = True
     seed: int = 0
 
@@ -165,10 +167,14 @@ class GridPoint(NamedTuple):
 class FineTuning(StrictModel):
     """Fine-tune a base model on small training subsets (study B)."""
 
-    base_model: str = Field("own", description="'own': train a base model here on every training structure of the "
-                                               "level and kind; or a local MACE .model file")
-    base_mace: MaceHyperparameters | None = Field(None, description="hyperparameters of the own base model "
-                                                                    "(default: training.mace)")
+    base_model: str = Field(
+        "own",
+        description="'own': train a base model here on every training structure of the "
+        "level and kind; or a local MACE .model file",
+    )
+    base_mace: MaceHyperparameters | None = Field(
+        None, description="hyperparameters of the own base model (default: training.mace)"
+    )
     dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
     max_num_epochs: int = Field(20, ge=1)
     lr: float = Field(0.001, gt=0)
@@ -187,7 +193,8 @@ class HyperparameterScan(StrictModel):
     """MACE settings to compare on one dataset: the product of the listed values (study B's scan)."""
 
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
-        description="MACE hyperparameter -> values, e.g. {num_channels: [32, 64], max_L: [0, 1, 2]}")
+        description="MACE hyperparameter -> values, e.g. {num_channels: [32, 64], max_L: [0, 1, 2]}"
+    )
     dataset_size: int | None = Field(None, gt=0, description="training structures of the scan dataset; null = all")
 
     @field_validator("grid")
@@ -195,7 +202,9 @@ class HyperparameterScan(StrictModel):
     def _known_settings(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
         unknown = sorted(set(grid) - set(MaceHyperparameters.model_fields))
         if unknown:
-            raise ValueError(f"unknown MACE hyperparameters {unknown}; known: {sorted(MaceHyperparameters.model_fields)}")
+            raise ValueError(
+                f"unknown MACE hyperparameters {unknown}; known: {sorted(MaceHyperparameters.model_fields)}"
+            )
         if not grid:
             raise ValueError("grid names no hyperparameter")
         return grid
@@ -204,18 +213,24 @@ class HyperparameterScan(StrictModel):
         """``base`` with every combination of the grid's values (validated like the campaign's own)."""
         names = list(self.grid)
         combos = itertools.product(*(self.grid[name] for name in names))
-        return [MaceHyperparameters.model_validate(base.model_dump() | dict(zip(names, combo))) for combo in combos]
+        return [
+            MaceHyperparameters.model_validate(base.model_dump() | dict(zip(names, combo, strict=True)))
+            for combo in combos
+        ]
 
 
 class Training(StrictModel):
     data_kinds: Annotated[list[Literal["cluster", "periodic"]], Field(min_length=1)] = ["cluster"]
     dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)] | None], Field(min_length=1)] = Field(
-        [None], description="training-set sizes (a learning curve); null = all available")
+        [None], description="training-set sizes (a learning curve); null = all available"
+    )
     subset_replicas: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = Field(
-        [0], description="random selections per size, reproducible from their number")
+        [0], description="random selections per size, reproducible from their number"
+    )
     seeds: Annotated[list[int], Field(min_length=1)]
     selection: Literal["random", "fps"] = Field(
-        "random", description="subset selection: random, or farthest-point sampling of structure fingerprints")
+        "random", description="subset selection: random, or farthest-point sampling of structure fingerprints"
+    )
     valid_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     mace: MaceHyperparameters = MaceHyperparameters()
@@ -344,7 +359,11 @@ class Campaign(StrictModel):
         t = self.training
         if t.fine_tuning is None or t.fine_tuning.base_model != "own":
             return []
-        return [GridPoint(level, kind, None, 0, t.seeds[0], "base") for level in self.training_levels for kind in t.data_kinds]
+        return [
+            GridPoint(level, kind, None, 0, t.seeds[0], "base")
+            for level in self.training_levels
+            for kind in t.data_kinds
+        ]
 
     def fine_tuning_grid(self) -> list[GridPoint]:
         """Every fine-tuned model: levels × data kinds × fine-tuning sizes × subset replicas × seeds."""
@@ -366,14 +385,17 @@ class Campaign(StrictModel):
         if t.hyperparameter_scan is None:
             return []
         size = t.hyperparameter_scan.dataset_size
-        point = GridPoint(self.training_levels[0], t.data_kinds[0], size, t.subset_replicas[0] if size else 0,
-                          t.seeds[0], "scan")
+        point = GridPoint(
+            self.training_levels[0], t.data_kinds[0], size, t.subset_replicas[0] if size else 0, t.seeds[0], "scan"
+        )
         return [(point, settings) for settings in t.hyperparameter_scan.settings(t.mace)]
 
     @property
     def n_models(self) -> int:
         """Models the campaign trains: scratch grid, base models, fine-tuned models and the scan."""
-        return len(self.training_grid()) + len(self.base_models()) + len(self.fine_tuning_grid()) + len(self.scan_grid())
+        return (
+            len(self.training_grid()) + len(self.base_models()) + len(self.fine_tuning_grid()) + len(self.scan_grid())
+        )
 
     @property
     def config_hash(self) -> str:

@@ -50,7 +50,7 @@ def molecule_com_trajectory(
     mol_mass = np.bincount(mol_index, weights=masses)
     reference = first_atom[mol_index]
     com = np.empty((positions.shape[0], first_atom.size, 3))
-    for f, (pos, cell) in enumerate(zip(positions, cells)):
+    for f, (pos, cell) in enumerate(zip(positions, cells, strict=True)):
         offsets = minimum_image(pos - pos[reference], cell) * masses[:, None]
         shift = np.stack([np.bincount(mol_index, weights=offsets[:, k]) for k in range(3)], axis=1)
         com[f] = pos[first_atom] + shift / mol_mass[:, None]
@@ -117,6 +117,7 @@ def msd_multi_origin(unwrapped: np.ndarray, max_lag: int | None = None) -> tuple
 
 
 MIN_BLOCK_FRAMES = 16  # frames per block: MSD lags up to half a block, at least 8 of them
+
 
 @dataclass
 class DiffusionResult:
@@ -210,7 +211,9 @@ def yeh_hummer_correction(temperature_K: float, viscosity_mPa_s: float, box_leng
     """Finite-size correction ΔD = ξ·k_B·T/(6·π·η·L) (cm²/s) of a self-diffusion coefficient
     from a cubic box of edge L (Å) and shear viscosity η (mPa·s); D∞ = D_PBC + ΔD."""
     delta_m2_s = (
-        YEH_HUMMER_XI_CUBIC * BOLTZMANN_J_PER_K * temperature_K
+        YEH_HUMMER_XI_CUBIC
+        * BOLTZMANN_J_PER_K
+        * temperature_K
         / (6.0 * np.pi * viscosity_mPa_s * 1e-3 * box_length_ang * 1e-10)
     )
     return float(delta_m2_s * M2_PER_S_TO_CM2_PER_S)

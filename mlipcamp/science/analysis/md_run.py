@@ -55,8 +55,13 @@ class RunAnalysis:
     pair_rdfs: dict[str, Curve] = field(default_factory=dict)  # "O-H intra" -> (r Å, g)
 
 
-def analyse_md_run(log: Mapping[str, np.ndarray], traj: Mapping[str, np.ndarray], analysis: Analysis,
-                   temperature_K: float, viscosity_mPa_s: float | None = None) -> RunAnalysis:
+def analyse_md_run(
+    log: Mapping[str, np.ndarray],
+    traj: Mapping[str, np.ndarray],
+    analysis: Analysis,
+    temperature_K: float,
+    viscosity_mPa_s: float | None = None,
+) -> RunAnalysis:
     """Analyse the production part of a run (``log``: md_log.csv columns; ``traj``: trajectory.npz
     arrays). Density and temperature: means after automatic equilibration detection. Diffusion:
     from the frames after the density's equilibration (at least ``MIN_BLOCK_FRAMES`` per block
@@ -69,9 +74,10 @@ def analyse_md_run(log: Mapping[str, np.ndarray], traj: Mapping[str, np.ndarray]
     traj = _production_frames(traj, start_step, min_frames)
     density = equilibrated_mean(log["density_g_cm3"])
     temperature = equilibrated_mean(log["temperature_K"])
-    equilibrated_t = log["temperature_K"][temperature.equilibration_index:]
+    equilibrated_t = log["temperature_K"][temperature.equilibration_index :]
     fluctuation = temperature_fluctuation_check(  # short runs: the whole production part
-        equilibrated_t if len(equilibrated_t) >= 10 else log["temperature_K"], temperature_K, len(traj["numbers"]))
+        equilibrated_t if len(equilibrated_t) >= 10 else log["temperature_K"], temperature_K, len(traj["numbers"])
+    )
     first = _first_equilibrated_frame(traj["time_ps"], log["time_ps"][density.equilibration_index], min_frames)
     cells = traj["cells"][first:]
     com = molecule_com_trajectory(traj["positions"][first:], cells, traj["masses"], traj["mol_id"])
@@ -80,28 +86,48 @@ def analyse_md_run(log: Mapping[str, np.ndarray], traj: Mapping[str, np.ndarray]
     diffusion = diffusion_coefficient(unwrapped, dt_ps, n_blocks=analysis.diffusion_blocks)
     lags, msd = msd_multi_origin(unwrapped)
     observables = {
-        "density_g_cm3": Observable(density.mean, density.sem, "g/cm^3", asdict(density) | {"converged": density.converged}),
-        "diffusion_cm2_s": Observable(diffusion.d_cm2_s, diffusion.sem_cm2_s, "cm^2/s",
-                                      asdict(diffusion) | {"analysed_from_ps": float(traj["time_ps"][first])}),
-        "temperature_K": Observable(temperature.mean, temperature.sem, "K",
-                                    asdict(temperature) | {"converged": temperature.converged}),
+        "density_g_cm3": Observable(
+            density.mean, density.sem, "g/cm^3", asdict(density) | {"converged": density.converged}
+        ),
+        "diffusion_cm2_s": Observable(
+            diffusion.d_cm2_s,
+            diffusion.sem_cm2_s,
+            "cm^2/s",
+            asdict(diffusion) | {"analysed_from_ps": float(traj["time_ps"][first])},
+        ),
+        "temperature_K": Observable(
+            temperature.mean, temperature.sem, "K", asdict(temperature) | {"converged": temperature.converged}
+        ),
         "temperature_fluctuation_ratio": Observable(fluctuation["std_ratio"], None, "1", fluctuation),
     }
     species = molecule_species(traj["numbers"], traj["mol_id"])
     for formula in sorted(set(species)) if len(set(species)) > 1 else []:
         d = diffusion_coefficient(unwrapped[:, np.array(species) == formula], dt_ps, n_blocks=analysis.diffusion_blocks)
-        observables[f"diffusion_cm2_s:{formula}"] = Observable(d.d_cm2_s, d.sem_cm2_s, "cm^2/s",
-                                                               asdict(d) | {"species": formula})
+        observables[f"diffusion_cm2_s:{formula}"] = Observable(
+            d.d_cm2_s, d.sem_cm2_s, "cm^2/s", asdict(d) | {"species": formula}
+        )
     if viscosity_mPa_s is not None:
         edge_ang = float(np.cbrt(np.linalg.det(cells).mean()))
         delta = yeh_hummer_correction(temperature_K, viscosity_mPa_s, edge_ang)
         observables["diffusion_yh_cm2_s"] = Observable(
-            diffusion.d_cm2_s + delta, diffusion.sem_cm2_s, "cm^2/s",
-            {"correction_cm2_s": delta, "viscosity_mPa_s": viscosity_mPa_s, "box_edge_ang": edge_ang,
-             "xi": YEH_HUMMER_XI_CUBIC})
+            diffusion.d_cm2_s + delta,
+            diffusion.sem_cm2_s,
+            "cm^2/s",
+            {
+                "correction_cm2_s": delta,
+                "viscosity_mPa_s": viscosity_mPa_s,
+                "box_edge_ang": edge_ang,
+                "xi": YEH_HUMMER_XI_CUBIC,
+            },
+        )
     return RunAnalysis(
-        observables={name: _plain(o) for name, o in observables.items()}, log=log, density=density,
-        temperature=temperature, fluctuation=fluctuation, diffusion=diffusion, msd=(lags * dt_ps, msd),
+        observables={name: _plain(o) for name, o in observables.items()},
+        log=log,
+        density=density,
+        temperature=temperature,
+        fluctuation=fluctuation,
+        diffusion=diffusion,
+        msd=(lags * dt_ps, msd),
         com_rdf=com_rdf(com, cells, analysis.rdf_r_max, analysis.rdf_bins),
         pair_rdfs=_element_pair_rdfs(traj, first, analysis),
     )
@@ -117,8 +143,16 @@ def _element_pair_rdfs(traj: Mapping[str, np.ndarray], first: int, analysis: Ana
         if not all(np.isin(pair, traj["numbers"])):
             continue
         for part in ("intra", "inter"):
-            curves[f"{a}-{b} {part}"] = element_pair_rdf(traj["positions"][first:], cells, traj["numbers"], traj["mol_id"],
-                                                         pair, r_max, analysis.rdf_bins, part=part)
+            curves[f"{a}-{b} {part}"] = element_pair_rdf(
+                traj["positions"][first:],
+                cells,
+                traj["numbers"],
+                traj["mol_id"],
+                pair,
+                r_max,
+                analysis.rdf_bins,
+                part=part,
+            )
     return curves
 
 
@@ -128,14 +162,17 @@ def _widths(cell: np.ndarray) -> float:
     return min(volume / np.linalg.norm(np.cross(cell[i - 1], cell[i - 2])) for i in range(3))
 
 
-def _production_frames(traj: Mapping[str, np.ndarray], production_start_step: int,
-                       min_frames: int) -> dict[str, np.ndarray]:
+def _production_frames(
+    traj: Mapping[str, np.ndarray], production_start_step: int, min_frames: int
+) -> dict[str, np.ndarray]:
     """``traj`` without its equilibration frames; ValueError if fewer than ``min_frames`` remain."""
     keep = traj["steps"] >= production_start_step
     if keep.sum() < min_frames:
-        raise ValueError(f"the production part holds {keep.sum()} trajectory frames; diffusion needs at least "
-                         f"{min_frames} (analysis.diffusion_blocks × {MIN_BLOCK_FRAMES}): run longer or store frames "
-                         "more often")
+        raise ValueError(
+            f"the production part holds {keep.sum()} trajectory frames; diffusion needs at least "
+            f"{min_frames} (analysis.diffusion_blocks × {MIN_BLOCK_FRAMES}): run longer or store frames "
+            "more often"
+        )
     per_frame = ("positions", "cells", "steps", "time_ps")
     return {key: value[keep] if key in per_frame else value for key, value in traj.items()}
 

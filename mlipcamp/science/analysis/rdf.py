@@ -85,7 +85,7 @@ def _pair_rdf(
     frames, divided by the ideal-gas count of ``n_ideal`` pairs summed over the frames' volumes."""
     edges = np.linspace(0.0, r_max, n_bins + 1)
     counts = np.zeros(n_bins)
-    for pos, cell in zip(positions, cells):
+    for pos, cell in zip(positions, cells, strict=True):
         r = np.linalg.norm(minimum_image(pos[j] - pos[i], cell), axis=1)
         counts += np.histogram(r, bins=edges)[0]
     shell = 4.0 / 3.0 * np.pi * np.diff(edges**3)

@@ -12,7 +12,8 @@ class Analysis(StrictModel):
     rdf_r_max: Length = 6.0
     rdf_bins: int = Field(60, ge=5)
     rdf_element_pairs: list[tuple[str, str]] = Field(
-        [("O", "H"), ("C", "O")], description="element pairs whose intra- and intermolecular g(r) are plotted")
+        [("O", "H"), ("C", "O")], description="element pairs whose intra- and intermolecular g(r) are plotted"
+    )
     diffusion_blocks: int = Field(4, ge=2)
 
     @field_validator("rdf_element_pairs")

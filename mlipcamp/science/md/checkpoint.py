@@ -25,10 +25,21 @@ from mlipcamp.science.md.settings import MolecularDynamics
 CHECKPOINT_NAME = "checkpoint.npz"
 ENGINE_PREFIX = "engine."
 # The arrays of every checkpoint besides the engine's ``engine.<name>`` ones.
-RUN_ARRAYS = frozenset({
-    "step", "positions", "momenta", "cell", "stopped_reason", "stopped_step",
-    "settings", "structure", "engine", "log_bytes", "n_frames",
-})
+RUN_ARRAYS = frozenset(
+    {
+        "step",
+        "positions",
+        "momenta",
+        "cell",
+        "stopped_reason",
+        "stopped_step",
+        "settings",
+        "structure",
+        "engine",
+        "log_bytes",
+        "n_frames",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,9 @@ class Checkpoint:
     stopped: tuple[str, int] | None  # (reason, step) of the stability failure that ended the run
 
 
-def fingerprint(md: MolecularDynamics, temperature_K: float, pressure_bar: float | None, start: Atoms) -> dict[str, str]:
+def fingerprint(
+    md: MolecularDynamics, temperature_K: float, pressure_bar: float | None, start: Atoms
+) -> dict[str, str]:
     """What a checkpoint must have been written for: every md setting (exact values, stability
     limits as ``stability.<name>``), temperature and pressure (JSON), and the starting structure
     (SHA-256 of numbers, positions, cell, masses, mol_id)."""
@@ -83,7 +96,9 @@ def save_checkpoint(
     stability failure, if any, atomically to ``path``."""
     state = engine.state()
     if set(state) != set(engine.state_names):
-        raise RuntimeError(f"engine {engine.name} returned state {sorted(state)}, not its declared {list(engine.state_names)}")
+        raise RuntimeError(
+            f"engine {engine.name} returned state {sorted(state)}, not its declared {list(engine.state_names)}"
+        )
     atoms = engine.atoms
     arrays = {
         "step": np.int64(step),
@@ -107,12 +122,17 @@ def load_checkpoint(path: Path, fingerprint: Mapping[str, str]) -> Checkpoint:
     with np.load(path) as npz:
         arrays = {key: npz[key] for key in npz.files}
     if not {"log_bytes", "engine"} <= arrays.keys():
-        raise ValueError(f"{path} was written by an older mlipcamp (frames or integrator variables in another form); "
-                         "delete its directory to start the run afresh")
+        raise ValueError(
+            f"{path} was written by an older mlipcamp (frames or integrator variables in another form); "
+            "delete its directory to start the run afresh"
+        )
     saved, wanted = json.loads(str(arrays["settings"])), json.loads(fingerprint["settings"])
     if saved != wanted:
-        diff = ", ".join(f"{k}: {saved.get(k)!r} → {wanted.get(k)!r}"
-                         for k in sorted(saved.keys() | wanted.keys()) if saved.get(k) != wanted.get(k))
+        diff = ", ".join(
+            f"{k}: {saved.get(k)!r} → {wanted.get(k)!r}"
+            for k in sorted(saved.keys() | wanted.keys())
+            if saved.get(k) != wanted.get(k)
+        )
         raise ValueError(f"{path} was written with different settings ({diff}); delete it or use another out_dir")
     if str(arrays["structure"]) != fingerprint["structure"]:
         raise ValueError(f"{path} was written for a different starting structure; delete it or use another out_dir")
@@ -134,9 +154,13 @@ def restore_engine(engine: MDEngine, checkpoint: Checkpoint, path: Path) -> None
     """Hand the engine state of ``checkpoint`` (read from ``path``) to ``engine``; ValueError if
     another engine wrote it or its state names differ from the declared ones."""
     if checkpoint.engine != engine.name:
-        raise ValueError(f"{path} was written by the MD engine {checkpoint.engine!r}, not {engine.name!r}; "
-                         "delete it or use another out_dir")
+        raise ValueError(
+            f"{path} was written by the MD engine {checkpoint.engine!r}, not {engine.name!r}; "
+            "delete it or use another out_dir"
+        )
     if set(checkpoint.engine_state) != set(engine.state_names):
-        raise ValueError(f"{path} holds engine state {sorted(checkpoint.engine_state)}, but {engine.name} declares "
-                         f"{sorted(engine.state_names)}; delete it or use another out_dir")
+        raise ValueError(
+            f"{path} holds engine state {sorted(checkpoint.engine_state)}, but {engine.name} declares "
+            f"{sorted(engine.state_names)}; delete it or use another out_dir"
+        )
     engine.restore(checkpoint.engine_state)

@@ -93,14 +93,16 @@ class IsotropicMTKEngine(_AseEngine):
     state_names = tuple(_attributes)
 
     def __init__(self, atoms: Atoms, md: MolecularDynamics, temperature_K: float, pressure_bar: float):
-        super().__init__(IsotropicMTKNPT(
-            atoms,
-            timestep=md.timestep * units.fs,
-            temperature_K=temperature_K,
-            pressure_au=pressure_bar * units.bar,
-            tdamp=md.thermostat_damping * units.fs,
-            pdamp=md.barostat_damping * units.fs,
-        ))
+        super().__init__(
+            IsotropicMTKNPT(
+                atoms,
+                timestep=md.timestep * units.fs,
+                temperature_K=temperature_K,
+                pressure_au=pressure_bar * units.bar,
+                tdamp=md.thermostat_damping * units.fs,
+                pdamp=md.barostat_damping * units.fs,
+            )
+        )
 
 
 class LangevinEngine(_AseEngine):
@@ -114,13 +116,15 @@ class LangevinEngine(_AseEngine):
     def __init__(self, atoms: Atoms, md: MolecularDynamics, temperature_K: float):
         # A stream independent of the one that drew the initial velocities from the same seed.
         noise_rng = np.random.default_rng(np.random.SeedSequence(md.seed).spawn(1)[0])
-        super().__init__(Langevin(
-            atoms,
-            timestep=md.timestep * units.fs,
-            temperature_K=temperature_K,
-            friction=1.0 / (md.thermostat_damping * units.fs),
-            rng=noise_rng,
-        ))
+        super().__init__(
+            Langevin(
+                atoms,
+                timestep=md.timestep * units.fs,
+                temperature_K=temperature_K,
+                friction=1.0 / (md.thermostat_damping * units.fs),
+                rng=noise_rng,
+            )
+        )
 
     def state(self) -> dict[str, np.ndarray]:
         return super().state() | {"rng": np.array(json.dumps(self._dyn.rng.bit_generator.state))}

@@ -96,15 +96,17 @@ class Recorder:
         epot = atoms.get_potential_energy()
         stress = atoms.get_stress(voigt=False, include_ideal_gas=True)  # eV/Å³
         volume = atoms.get_volume()
-        return np.array([
-            step * self.md.timestep / 1000.0,
-            atoms.get_temperature(),
-            -np.trace(stress) / 3.0 / units.bar,
-            volume,
-            self.total_mass / volume * AMU_PER_ANG3_TO_G_PER_CM3,
-            epot,
-            epot + atoms.get_kinetic_energy(),
-        ])
+        return np.array(
+            [
+                step * self.md.timestep / 1000.0,
+                atoms.get_temperature(),
+                -np.trace(stress) / 3.0 / units.bar,
+                volume,
+                self.total_mass / volume * AMU_PER_ANG3_TO_G_PER_CM3,
+                epot,
+                epot + atoms.get_kinetic_energy(),
+            ]
+        )
 
     def save_trajectory(self, path: Path) -> None:
         """Write all frames so far, with the per-atom arrays, to ``path`` (.npz), atomically."""
@@ -127,8 +129,10 @@ def _truncate(path: Path, length: int) -> None:
     """Cut ``path`` back to ``length`` bytes (what a checkpoint recorded); ValueError if it is shorter."""
     size = path.stat().st_size if path.exists() else -1
     if size < length:
-        raise ValueError(f"{path} holds {max(size, 0)} bytes, fewer than the {length} its checkpoint recorded; "
-                         "delete the directory to start the run afresh")
+        raise ValueError(
+            f"{path} holds {max(size, 0)} bytes, fewer than the {length} its checkpoint recorded; "
+            "delete the directory to start the run afresh"
+        )
     os.truncate(path, length)
 
 

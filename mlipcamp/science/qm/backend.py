@@ -15,9 +15,7 @@ class Backend(Protocol):
     """What a backend module provides; optionally also ``supports_periodic``, a bool or a function of
     the level (absent means True)."""
 
-    def make_calculator(
-        self, level: LevelOfTheory, charge: int = 0, multiplicity: int = 1
-    ) -> Calculator: ...
+    def make_calculator(self, level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> Calculator: ...
 
     def known_failure(self, exc: Exception) -> str | None:  # optional: a one-line reason for the code's own errors
         ...
@@ -33,5 +31,7 @@ def unpaired_electrons(numbers: Sequence[int], charge: int, multiplicity: int) -
     n_electrons = int(sum(numbers)) - charge
     unpaired = multiplicity - 1
     if n_electrons < unpaired or (n_electrons - unpaired) % 2:
-        raise LabelFailure(f"charge {charge} and multiplicity {multiplicity} are not compatible with {n_electrons} electrons")
+        raise LabelFailure(
+            f"charge {charge} and multiplicity {multiplicity} are not compatible with {n_electrons} electrons"
+        )
     return unpaired

@@ -160,9 +160,7 @@ def d3_energy_forces(
     unknown = sorted(set(params) - set(D3_PARAMETER_NAMES[damping]))
     if unknown:
         raise ValueError(f"unknown D3({damping}) parameters {unknown}; known: {list(D3_PARAMETER_NAMES[damping])}")
-    model = DispersionModel(
-        np.asarray(numbers, dtype=np.int32), np.asarray(positions, dtype=np.float64) / Bohr
-    )
+    model = DispersionModel(np.asarray(numbers, dtype=np.int32), np.asarray(positions, dtype=np.float64) / Bohr)
     result = model.get_dispersion(kinds[damping](**dict(params)), grad=True)
     return float(result["energy"]) * Hartree, -np.asarray(result["gradient"]) * Hartree / Bohr
 

@@ -52,9 +52,7 @@ class LevelOfTheory(pydantic.BaseModel, frozen=True, extra="forbid"):
 
     def with_settings(self, **kw: Any) -> LevelOfTheory:
         """Copy of this level with ``settings`` updated by ``kw``."""
-        return LevelOfTheory.model_validate(
-            {**self.model_dump(), "settings": {**self.settings, **kw}}
-        )
+        return LevelOfTheory.model_validate({**self.model_dump(), "settings": {**self.settings, **kw}})
 
 
 # The documented named specs, in documentation order (the default first).
@@ -91,8 +89,7 @@ PSI4_DEFAULT_OPTIONS: dict[str, Any] = {
 XTB_SETTINGS = {"accuracy": 1.0, "electronic_temperature_K": 300.0, "max_iterations": 250}
 
 _XTB_MISSING = (
-    "xtb (xtb-python) is not installed: pip install xtb (binary wheels for CPython 3.11 only),"
-    " or use gfn2-xtb (tblite)"
+    "xtb (xtb-python) is not installed: pip install xtb (binary wheels for CPython 3.11 only), or use gfn2-xtb (tblite)"
 )
 _PSI4_MISSING = "psi4 is conda-only and not installed (conda install -c conda-forge psi4)"
 
@@ -220,9 +217,7 @@ def ase_level(
     if not found:
         raise UnknownLevelError(f"ASE calculator module {module!r} is not importable")
     distribution = _distribution_of(module.split(".")[0])
-    version = (
-        f"{distribution} {importlib.metadata.version(distribution)}" if distribution else "unknown"
-    )
+    version = f"{distribution} {importlib.metadata.version(distribution)}" if distribution else "unknown"
     return LevelOfTheory(
         name=name or f"ase:{calculator}",
         code="ase",
@@ -399,7 +394,7 @@ def _resolve_xc(spec: str, functional: str) -> str:
     names = _libxc_names()
     candidate = None
     if omega == 0.0 and hyb == alpha and all(code in names for code, _ in terms):
-        parts = ([] if not hyb else ["HF"] if hyb == 1.0 else [f"{hyb!r}*HF"])
+        parts = [] if not hyb else ["HF"] if hyb == 1.0 else [f"{hyb!r}*HF"]
         parts += [names[code] if fac == 1.0 else f"{fac!r}*{names[code]}" for code, fac in terms]
         x = [p for p in parts if "_C_" not in p]
         c = [p for p in parts if "_C_" in p]
@@ -517,9 +512,7 @@ def _check_psi4_basis(spec: str, basis: str) -> None:  # pragma: no cover - need
         datadir = Path(psi4.core.get_datadir())
     except Exception:
         return  # cannot tell; psi4 itself will complain per structure
-    mangled = (
-        basis.lower().replace("+", "p").replace("*", "s").replace("(", "_").replace(")", "_").replace(",", "_")
-    )
+    mangled = basis.lower().replace("+", "p").replace("*", "s").replace("(", "_").replace(")", "_").replace(",", "_")
     folders = [datadir / "basis"] + [Path(p) for p in os.environ.get("PSIPATH", "").split(":") if p]
     if not any((folder / f"{mangled}.gbs").is_file() for folder in folders):
         raise _unknown(spec, f"unknown basis {basis!r} (no {mangled}.gbs in psi4's basis library)")

@@ -35,7 +35,6 @@ MEMORY = os.environ.get("MLIPCAMP_PSI4_MEMORY", "2 GB")
 _NOT_CONVERGED = re.compile(r"Could not converge SCF iterations in (\d+) iterations")
 
 
-
 def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> Psi4Calculator:
     """psi4 calculator for ``level`` (total charge in e, spin multiplicity 2S+1)."""
     if psi4 is None:
@@ -90,7 +89,7 @@ class Psi4Calculator(Calculator):
         lines = [f"{self.charge} {self.multiplicity}"]
         lines += [
             f"{chemical_symbols[z]} {x:.10f} {y:.10f} {z_:.10f}"
-            for z, (x, y, z_) in zip(atoms.numbers, atoms.positions)
+            for z, (x, y, z_) in zip(atoms.numbers, atoms.positions, strict=True)
         ]
         # keep psi4 in the caller's frame so the gradient rows match the atoms
         lines += ["units angstrom", "no_com", "no_reorient", "symmetry c1"]

@@ -16,8 +16,8 @@ from ase.data import chemical_symbols
 from ase.units import Bohr, Hartree
 from pyscf import df, dft, gto  # loaded with the backend, so thread limits reach PySCF's OpenMP
 
-from mlipcamp.science.qm.dispersion import DISPERSION_VARIANTS, dispersion_energy_forces
 from mlipcamp.science.qm.backend import LabelFailure, unpaired_electrons
+from mlipcamp.science.qm.dispersion import DISPERSION_VARIANTS, dispersion_energy_forces
 from mlipcamp.science.qm.levels import PYSCF_DEFAULTS, LevelOfTheory, periodic_refusal
 
 supports_periodic = False
@@ -26,14 +26,11 @@ supports_periodic = False
 SETTINGS = frozenset(PYSCF_DEFAULTS) | {"auxbasis", "dispersion_params"}
 
 
-
 def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1) -> PySCFCalculator:
     """PySCF calculator for ``level`` (total charge in e, spin multiplicity 2S+1)."""
     unknown = sorted(set(level.settings) - SETTINGS)
     if unknown:
-        raise ValueError(
-            f"level {level.name!r}: unknown pyscf settings {unknown}; known: {sorted(SETTINGS)}"
-        )
+        raise ValueError(f"level {level.name!r}: unknown pyscf settings {unknown}; known: {sorted(SETTINGS)}")
     if not level.basis:
         raise ValueError(f"level {level.name!r}: a PySCF DFT level needs a basis")
     if level.dispersion is not None:
@@ -97,7 +94,7 @@ class PySCFCalculator(Calculator):
         settings = {**PYSCF_DEFAULTS, **self.level.settings}
         unpaired = unpaired_electrons(atoms.numbers, self.charge, self.multiplicity)
         mol = gto.Mole()
-        mol.atom = [(chemical_symbols[z], tuple(p)) for z, p in zip(atoms.numbers, atoms.positions)]
+        mol.atom = [(chemical_symbols[z], tuple(p)) for z, p in zip(atoms.numbers, atoms.positions, strict=True)]
         mol.unit = "Angstrom"
         mol.basis = self.level.basis
         mol.charge = self.charge

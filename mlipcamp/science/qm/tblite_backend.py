@@ -23,9 +23,7 @@ def make_calculator(level: LevelOfTheory, charge: int = 0, multiplicity: int = 1
     """Silent TBLite calculator for ``level`` (total charge in e, spin multiplicity 2S+1)."""
     check_xtb_level(level, "tblite", SETTING_PARAMETERS)
     parameters = {SETTING_PARAMETERS[key]: value for key, value in level.settings.items()}
-    return TBLite(
-        method=level.method, charge=charge, multiplicity=multiplicity, verbosity=0, **parameters
-    )
+    return TBLite(method=level.method, charge=charge, multiplicity=multiplicity, verbosity=0, **parameters)
 
 
 def known_failure(exc: Exception) -> str | None:

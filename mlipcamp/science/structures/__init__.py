@@ -1,13 +1,6 @@
 """Structures for training and MD: molecules from SMILES, packed liquid boxes, MD sampling,
 clusters of whole molecules."""
 
-from mlipcamp.science.structures.packing import (
-    InvalidSmilesError,
-    build_box,
-    canonical_smiles,
-    molar_mass_g_mol,
-    molecule_from_smiles,
-)
 from mlipcamp.science.structures.clusters import (
     cut_cluster,
     cut_cluster_radius,
@@ -16,6 +9,13 @@ from mlipcamp.science.structures.clusters import (
     training_structures,
 )
 from mlipcamp.science.structures.molecules import centres_of_mass, make_molecules_whole, molecule_ids
+from mlipcamp.science.structures.packing import (
+    InvalidSmilesError,
+    build_box,
+    canonical_smiles,
+    molar_mass_g_mol,
+    molecule_from_smiles,
+)
 from mlipcamp.science.structures.sampling import sample_liquid
 
 __all__ = [

@@ -40,7 +40,7 @@ def _assemble(
     members = [np.flatnonzero(ids == mol) for mol in selected]
     index = np.concatenate(members)
     shifts = com[centre_mol] + offsets[selected] - com[selected]  # move each COM to its minimum image
-    positions = np.concatenate([whole.positions[atoms] + shift for atoms, shift in zip(members, shifts)])
+    positions = np.concatenate([whole.positions[atoms] + shift for atoms, shift in zip(members, shifts, strict=True)])
 
     cluster = Atoms(numbers=snapshot.numbers[index], positions=positions)
     cluster.positions -= cluster.get_center_of_mass()
@@ -123,9 +123,7 @@ def cut_cluster(snapshot: Atoms, n_molecules: int, centre_mol: int) -> Atoms:
     return _cluster(snapshot, whole, ids, com, n_molecules, centre_mol)
 
 
-def cut_cluster_radius(
-    snapshot: Atoms, radius_ang: float, centre_mol: int, max_molecules: int | None = None
-) -> Atoms:
+def cut_cluster_radius(snapshot: Atoms, radius_ang: float, centre_mol: int, max_molecules: int | None = None) -> Atoms:
     """Non-periodic cluster of all whole molecules whose centre of mass lies within ``radius_ang``
     (Å, inclusive, minimum image) of that of molecule ``centre_mol`` (always included).
 
@@ -215,8 +213,12 @@ def periodic_snapshot(snapshot: Atoms) -> Atoms:
 
 
 def training_structures(
-    snapshots: Sequence[Atoms], cluster_size: tuple[int, int], clusters_per_snapshot: int, seed: int,
-    radius_ang: float | None = None, periodic: bool = True,
+    snapshots: Sequence[Atoms],
+    cluster_size: tuple[int, int],
+    clusters_per_snapshot: int,
+    seed: int,
+    radius_ang: float | None = None,
+    periodic: bool = True,
 ) -> list[tuple[str, Atoms]]:
     """(kind, structure) cut from each liquid snapshot in turn: its clusters ('cluster', see
     ``cut_clusters``; drawn from one generator seeded with ``seed``), then with ``periodic`` the
@@ -224,7 +226,9 @@ def training_structures(
     rng = np.random.default_rng(seed)
     structures: list[tuple[str, Atoms]] = []
     for snapshot in snapshots:
-        structures += [("cluster", c) for c in cut_clusters(snapshot, cluster_size, clusters_per_snapshot, rng, radius_ang)]
+        structures += [
+            ("cluster", c) for c in cut_clusters(snapshot, cluster_size, clusters_per_snapshot, rng, radius_ang)
+        ]
         if periodic:
             structures.append(("periodic", periodic_snapshot(snapshot)))
     return structures

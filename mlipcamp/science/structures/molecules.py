@@ -29,9 +29,7 @@ def checked_mol_ids(atoms: Atoms, mol_ids: np.ndarray | None = None) -> np.ndarr
         mol_ids = atoms.arrays["mol_id"]
     ids = np.asarray(mol_ids)
     if ids.shape != (len(atoms),) or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(
-            f"mol_ids must be {len(atoms)} integers (one per atom), got shape {ids.shape} {ids.dtype}"
-        )
+        raise ValueError(f"mol_ids must be {len(atoms)} integers (one per atom), got shape {ids.shape} {ids.dtype}")
     if len(ids) == 0 or not np.array_equal(np.unique(ids), np.arange(ids.max() + 1)):
         raise ValueError("mol_ids must number the molecules 0..n_mol-1 with every id used")
     return ids
@@ -64,14 +62,14 @@ def make_molecules_whole(atoms: Atoms, mol_ids: np.ndarray | None = None) -> Ato
     intra = ids[i] == ids[j]
     i, j, vectors = i[intra], j[intra], vectors[intra]
     bond_vector = {}
-    for a, b, vector in zip(i.tolist(), j.tolist(), vectors):
+    for a, b, vector in zip(i.tolist(), j.tolist(), vectors, strict=True):
         bond_vector.setdefault((a, b), vector)
     graph = _bond_graph(len(atoms), i, j).tocsr()
 
     whole = atoms.copy()
     positions = whole.positions.copy()
     _, roots, sizes = np.unique(ids, return_index=True, return_counts=True)
-    for mol, (root, size) in enumerate(zip(roots, sizes)):
+    for mol, (root, size) in enumerate(zip(roots, sizes, strict=True)):
         order, predecessors = breadth_first_order(graph, root, directed=True, return_predecessors=True)
         if len(order) != size:
             raise ValueError(

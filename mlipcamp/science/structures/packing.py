@@ -107,9 +107,7 @@ def build_box(
         raise ValueError("build_box needs at least one (smiles, count) component")
     for smiles, count in components:
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-            raise ValueError(
-                f"component {smiles!r}: number of molecules must be a positive integer, got {count!r}"
-            )
+            raise ValueError(f"component {smiles!r}: number of molecules must be a positive integer, got {count!r}")
     if not density_g_cm3 > 0:
         raise ValueError(f"density must be positive (g/cm³), got {density_g_cm3}")
     if not tolerance_ang > 0:
@@ -137,9 +135,7 @@ def build_box(
         (workdir / "packmol.inp").write_text("\n".join(lines) + "\n")
         # packmol needs a seekable stdin: give it the file, not a pipe
         with open(workdir / "packmol.inp") as stdin:
-            result = subprocess.run(
-                [packmol], stdin=stdin, cwd=workdir, capture_output=True, text=True, check=False
-            )
+            result = subprocess.run([packmol], stdin=stdin, cwd=workdir, capture_output=True, text=True, check=False)
         output = workdir / "packed.xyz"
         if result.returncode != 0 or not output.exists():
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-PACKMOL_LOG_TAIL_LINES:])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import importlib.util
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,8 +93,10 @@ def divergence(records: Sequence[EpochRecord]) -> str | None:
         if best is not None and best.stage != record.stage:
             best = None  # stage two weighs the loss differently: compare within a stage
         if best is not None and record.valid_loss > EXPLOSION_FACTOR * best.valid_loss:
-            return (f"validation loss exploded from {best.valid_loss:.4g} (epoch {best.epoch}) to "
-                    f"{record.valid_loss:.4g} (epoch {record.epoch})")
+            return (
+                f"validation loss exploded from {best.valid_loss:.4g} (epoch {best.epoch}) to "
+                f"{record.valid_loss:.4g} (epoch {record.epoch})"
+            )
         if best is None or record.valid_loss < best.valid_loss:
             best = record
     return None
@@ -118,7 +120,7 @@ def fit_e0s(numbers: Sequence[np.ndarray], energies_eV: Sequence[float]) -> dict
     elements = sorted({int(z) for zs in numbers for z in zs})
     counts = np.array([[np.count_nonzero(np.asarray(zs) == z) for z in elements] for zs in numbers], dtype=float)
     e0, *_ = np.linalg.lstsq(counts, np.asarray(energies_eV, dtype=float), rcond=None)
-    return {z: float(e) for z, e in zip(elements, e0)}
+    return {z: float(e) for z, e in zip(elements, e0, strict=True)}
 
 
 def training_environment(environ: Mapping[str, str], n_threads: int) -> dict[str, str]:
