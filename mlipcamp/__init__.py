@@ -8,7 +8,7 @@ is the map):
 - ``mlipcamp.tasks``: Prefect tasks; each is key → look-up → science → record.
 - ``mlipcamp.settings``: the campaign file (composes the science's own settings models).
 - ``mlipcamp.db``: results database and file store; plain data, no science.
-- ``mlipcamp.report``: tables and figures for people.
+- ``mlipcamp.tables``, ``mlipcamp.figures``: what people read; every figure is made in ``figures``.
 - ``mlipcamp.science``: plain typed functions, units in names; no Prefect, SQLAlchemy or flows.
 - ``mlipcamp.schema``, ``mlipcamp.hashing``: quantities with units, strict settings models, hashes.
 """

@@ -8,7 +8,7 @@ from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import MDRun, Observable
 from mlipcamp.db.queries import observable_names
 from mlipcamp.db.records import get_or_create, record_artifact
-from mlipcamp.report.figures import plot_energy, plot_msd, plot_rdf, plot_rdf_pairs, plot_series
+from mlipcamp.figures import plot_energy, plot_msd, plot_rdf, plot_rdf_pairs, plot_series
 from mlipcamp.science.analysis.md_run import RunAnalysis, analyse_md_run
 from mlipcamp.science.analysis.settings import Analysis
 from mlipcamp.science.md.files import read_md_log, read_trajectory

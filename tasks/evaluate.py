@@ -10,7 +10,7 @@ from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import Model
 from mlipcamp.db.queries import dataset_labels, good_labels_of_sample_sets
 from mlipcamp.db.records import record_artifact
-from mlipcamp.report.figures import decomposition_plot, parity_plot
+from mlipcamp.figures import decomposition_plot, parity_plot
 from mlipcamp.science.evaluation import decomposition_errors, error_metrics, predict
 from mlipcamp.science.qm import get_level
 from mlipcamp.settings.execution import TrainingExecution

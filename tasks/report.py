@@ -10,8 +10,9 @@ from prefect.artifacts import create_markdown_artifact
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.queries import MODEL_COLUMNS, RESULT_COLUMNS, model_rows, results_rows
 from mlipcamp.db.records import record_artifact
-from mlipcamp.report.figures import learning_curve_plot, plot_observables
-from mlipcamp.report.tables import (
+from mlipcamp.figures import learning_curve_plot, plot_observables
+from mlipcamp.science.evaluation import learning_curve_table
+from mlipcamp.tables import (
     error_summary,
     external_test_rows,
     learning_curve_rows,
@@ -19,7 +20,6 @@ from mlipcamp.report.tables import (
     scan_table,
     write_csv,
 )
-from mlipcamp.science.evaluation import learning_curve_table
 from mlipcamp.tasks.workspace import Workspace
 
 

@@ -15,13 +15,13 @@ from mlipcamp.db.queries import LabelRow, dataset_labels, good_labels_of_sample_
 from mlipcamp.db.records import find_by_key, get_or_create, link_to_campaign
 from mlipcamp.db.store import FileStore
 from mlipcamp.hashing import sha256_file
-from mlipcamp.report.tables import format_value
 from mlipcamp.science.datasets import write_extxyz
 from mlipcamp.science.qm import get_level
 from mlipcamp.science.selection import dataset_members
 from mlipcamp.science.training.mace import TrainingError, fit_e0s, train_mace
 from mlipcamp.science.training.settings import MaceHyperparameters
 from mlipcamp.settings.execution import TrainingExecution
+from mlipcamp.tables import format_value
 from mlipcamp.tasks.keys import step_key
 from mlipcamp.tasks.label import level_row_id
 from mlipcamp.tasks.workspace import Workspace

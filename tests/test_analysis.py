@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from mlipcamp.report.figures import plot_msd, plot_rdf, plot_series
+from mlipcamp.figures import plot_msd, plot_rdf, plot_series
 from mlipcamp.science.analysis import (
     DiffusionResult,
     com_rdf,

@@ -8,7 +8,7 @@ import pytest
 from scipy.constants import k as k_B
 from scipy.signal import lfilter
 
-from mlipcamp.report.figures import plot_energy, plot_rdf_pairs
+from mlipcamp.figures import plot_energy, plot_rdf_pairs
 from mlipcamp.science.analysis import (
     element_pair_rdf,
     molecule_species,

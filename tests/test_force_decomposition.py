@@ -201,7 +201,7 @@ def test_component_errors_rejects_mismatch():
 def test_decomposition_errors_make_split_molecules_whole(tmp_path):
     from ase import Atoms
 
-    from mlipcamp.report.figures import decomposition_plot
+    from mlipcamp.figures import decomposition_plot
     from mlipcamp.science.evaluation import decomposition_errors
 
     rng = np.random.default_rng(7)

@@ -27,7 +27,8 @@ OURS = (
     "mlipcamp.tasks",
     "mlipcamp.db",
     "mlipcamp.settings",
-    "mlipcamp.report",
+    "mlipcamp.tables",
+    "mlipcamp.figures",
     "mlipcamp.science",
 )
 
@@ -94,13 +95,14 @@ def test_science_imports_no_orchestration_persistence_or_upper_layer():
     )
 
 
-def test_report_imports_no_orchestration_persistence_or_upper_layer():
+@pytest.mark.parametrize("module", ["mlipcamp.tables", "mlipcamp.figures"])
+def test_tables_and_figures_import_no_orchestration_persistence_or_upper_layer(module):
     forbidden = (
         ORCHESTRATION
         + PERSISTENCE
         + ("mlipcamp.cli", "mlipcamp.flows", "mlipcamp.tasks", "mlipcamp.db", "mlipcamp.settings")
     )
-    assert offenders("mlipcamp.report", forbidden) == []
+    assert offenders(module, forbidden) == []
 
 
 def test_db_stores_plain_data_and_imports_no_science():
@@ -111,7 +113,7 @@ def test_settings_import_neither_orchestration_nor_persistence():
     forbidden = (
         ORCHESTRATION
         + PERSISTENCE
-        + ("mlipcamp.cli", "mlipcamp.flows", "mlipcamp.tasks", "mlipcamp.db", "mlipcamp.report")
+        + ("mlipcamp.cli", "mlipcamp.flows", "mlipcamp.tasks", "mlipcamp.db", "mlipcamp.tables", "mlipcamp.figures")
     )
     assert offenders("mlipcamp.settings", forbidden) == []
 

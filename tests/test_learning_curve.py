@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlipcamp.report.figures import learning_curve_plot
+from mlipcamp.figures import learning_curve_plot
 from mlipcamp.science.evaluation import learning_curve_table
 
 BASE = "gfn2-xtb cluster"

@@ -1,6 +1,6 @@
 """Report helpers."""
 
-from mlipcamp.report.tables import error_summary
+from mlipcamp.tables import error_summary
 
 
 def test_error_summary_keeps_what_failed_and_the_cause():

@@ -11,8 +11,8 @@ import torch
 from ase import Atoms
 from ase.io import read
 
+from mlipcamp.figures import parity_plot
 from mlipcamp.hashing import hash_json
-from mlipcamp.report.figures import parity_plot
 from mlipcamp.science.datasets import split_by_hash, write_extxyz
 from mlipcamp.science.devices import resolve_device
 from mlipcamp.science.evaluation import error_metrics, predict

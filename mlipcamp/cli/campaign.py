@@ -19,8 +19,8 @@ from mlipcamp.cli.output import (
     stage_counts,
 )
 from mlipcamp.db.engine import DatabaseError, redact, session_scope
-from mlipcamp.report.tables import format_value
 from mlipcamp.settings.campaign import Campaign, CampaignError
+from mlipcamp.tables import format_value
 from mlipcamp.tasks.workspace import Workspace
 
 ConfigArg = Annotated[Path, typer.Argument(help="campaign file (YAML)")]
@@ -95,7 +95,7 @@ def models(
     """One row per trained model: factors, purpose (grid, base, finetune, scan), training time per epoch,
     peak memory, and RMSE of energy and forces on train, validation and test sets."""
     from mlipcamp.db.queries import MODEL_COLUMNS, model_rows
-    from mlipcamp.report.tables import external_test_rows, scan_table
+    from mlipcamp.tables import external_test_rows, scan_table
 
     campaign, ws = _open(config, workdir)
     with session_scope(ws.db_url) as session:

@@ -20,8 +20,8 @@ from rich.progress import (
 from rich.table import Table
 
 from mlipcamp.db.engine import session_scope
-from mlipcamp.report.tables import format_value
 from mlipcamp.settings.campaign import Campaign
+from mlipcamp.tables import format_value
 from mlipcamp.tasks.workspace import Workspace
 
 console = Console()

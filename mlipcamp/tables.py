@@ -36,7 +36,7 @@ TEST_ERROR_COLUMNS = ("rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang")
 
 def learning_curve_rows(models: Sequence[dict]) -> list[dict]:
     """Points of the learning curve: trained models with test errors, one series per level, data kind and
-    purpose (from scratch, fine-tuned, base). Keys as ``mlipcamp.report.figures.learning_curve_plot`` reads them."""
+    purpose (from scratch, fine-tuned, base). Keys as ``mlipcamp.figures.learning_curve_plot`` reads them."""
     suffix = {"grid": "", "finetune": " fine-tuned", "base": " base"}
     return [
         {

@@ -1,1 +1,0 @@
-"""What people read: tables (Markdown, CSV, terminal cells) and every figure of a campaign."""
