@@ -19,8 +19,10 @@ def save_random_mace(
     """Write a float64 ScaleShiftMACE (max_L 0, 2 interactions, correlation 2) for the given
     elements to ``path``; ``interaction_scale`` (eV) keeps its random forces small."""
     import torch
-    from e3nn import o3
     from mace import modules  # first: it lets torch load e3nn's pickled constants
+
+    # isort: split
+    from e3nn import o3
 
     torch.manual_seed(seed)
     block = modules.interaction_classes["RealAgnosticResidualInteractionBlock"]

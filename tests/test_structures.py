@@ -529,8 +529,10 @@ def test_sample_liquid_gfn2_xtb(ec_box):
 def tiny_mace_model(path) -> None:
     """An untrained ScaleShiftMACE for H, C, O (8 scalar channels, 1 interaction) saved with torch.save."""
     import torch
-    from e3nn import o3
     from mace import modules  # before e3nn: importing mace lets torch.load read e3nn's constants
+
+    # isort: split
+    from e3nn import o3
 
     torch.manual_seed(0)
     block = modules.interaction_classes["RealAgnosticResidualInteractionBlock"]
