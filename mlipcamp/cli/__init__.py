@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlipcamp.cli import campaign, data
+from mlipcamp.cli import analysis, campaign, data
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -15,6 +15,7 @@ app.command()(campaign.models)
 app.command()(data.label)
 app.command("import")(data.import_)
 app.command()(data.export)
+app.command("analyse")(analysis.analyse)
 
 
 def main() -> None:
