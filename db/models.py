@@ -255,3 +255,48 @@ class Artifact(Base):
     path: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(HASH)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SensitivityComponent(Base):
+    """One factor's share of an observable's variance over a campaign's models (the compare stage);
+    variances in the observable's unit squared, shares and their 95 % intervals as fractions."""
+
+    __tablename__ = "sensitivity_component"
+    __table_args__ = (UniqueConstraint("campaign_id", "liquid", "observable", "factor"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    input_key: Mapped[str] = mapped_column(HASH)  # hash of the table it was computed from
+    liquid: Mapped[str] = mapped_column(String(100))
+    observable: Mapped[str] = mapped_column(String(100))
+    factor: Mapped[str] = mapped_column(String(50))  # a factor column, or "residual"
+    variance: Mapped[float | None] = mapped_column(Float)
+    variance_low: Mapped[float | None] = mapped_column(Float)
+    variance_high: Mapped[float | None] = mapped_column(Float)
+    share: Mapped[float | None] = mapped_column(Float)
+    share_low: Mapped[float | None] = mapped_column(Float)
+    share_high: Mapped[float | None] = mapped_column(Float)
+    n_levels: Mapped[int | None] = mapped_column(Integer)
+    n_models: Mapped[int] = mapped_column(Integer)
+    n_excluded: Mapped[int] = mapped_column(Integer)
+    resolved_above_md_noise: Mapped[bool | None] = mapped_column(Boolean)
+    method: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RankingStabilityRow(Base):
+    """How consistently seed/subset draws of one data kind rank the levels of theory by an observable."""
+
+    __tablename__ = "ranking_stability"
+    __table_args__ = (UniqueConstraint("campaign_id", "liquid", "observable", "data_kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    input_key: Mapped[str] = mapped_column(HASH)
+    liquid: Mapped[str] = mapped_column(String(100))
+    observable: Mapped[str] = mapped_column(String(100))
+    data_kind: Mapped[str] = mapped_column(String(20))
+    order: Mapped[list[Any]]  # levels of theory by their mean, ascending
+    kendall_w: Mapped[float] = mapped_column(Float)
+    agreeing_fraction: Mapped[float] = mapped_column(Float)
+    n_draws: Mapped[int] = mapped_column(Integer)
+    min_resolvable_difference: Mapped[float] = mapped_column(Float)  # observable's unit
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -17,8 +17,10 @@ from mlipcamp.db.models import (
     MDRun,
     Model,
     Observable,
+    RankingStabilityRow,
     SampleMember,
     SampleSet,
+    SensitivityComponent,
     Structure,
 )
 
@@ -62,8 +64,10 @@ RESULT_COLUMNS = (
     "density_converged",
     "diffusion_cm2_s",
     "diffusion_sem_cm2_s",
+    "diffusion_note",
     "ns_per_day",
 )
+DIFFUSION_UNCONVERGED = "density not converged: not a liquid's D"
 
 
 def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list[dict]:
@@ -108,7 +112,13 @@ def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list
                     "density_converged": density.method.get("converged") if density else None,
                     "diffusion_cm2_s": diffusion.value if diffusion else None,
                     "diffusion_sem_cm2_s": diffusion.sem if diffusion else None,
+                    "diffusion_note": DIFFUSION_UNCONVERGED
+                    if density and not density.method.get("converged")
+                    else None,
                     "ns_per_day": run.ns_per_day if run else None,
+                    "observables": {
+                        name: (o.value, o.sem) for (run_id, name), o in observables.items() if run and run_id == run.id
+                    },  # every observable of the run: name -> (value, standard error)
                 }
             )
     return rows
@@ -244,6 +254,7 @@ def campaign_status(session: Session, campaign_id: int, plan: StagePlan) -> list
             len(runs) - len(ok_runs),
         ),
         ("analyse", len(ok_runs), len(analysed), 0),
+        ("compare", 1, int(_has_sensitivity(session, campaign_id)), 0),
     ]
     return [
         {
@@ -255,6 +266,11 @@ def campaign_status(session: Session, campaign_id: int, plan: StagePlan) -> list
         }
         for stage, planned, done, failed in rows
     ]
+
+
+def _has_sensitivity(session: Session, campaign_id: int) -> bool:
+    query = select(SensitivityComponent.id).where(SensitivityComponent.campaign_id == campaign_id).limit(1)
+    return session.scalar(query) is not None
 
 
 class LabelRow(NamedTuple):
@@ -336,3 +352,25 @@ def structures_by_id(session: Session, structure_ids: Sequence[int]) -> list[Str
 def observable_names(session: Session, md_run_id: int) -> set[str]:
     """Names of the observables stored for an MD run."""
     return set(session.scalars(select(Observable.name).where(Observable.md_run_id == md_run_id)))
+
+
+def stored_sensitivity(session: Session, campaign_id: int) -> list[dict]:
+    """The campaign's variance components, ordered by liquid and observable (the residual last)."""
+    query = select(SensitivityComponent).where(SensitivityComponent.campaign_id == campaign_id)
+    rows = sorted(session.scalars(query), key=lambda c: (c.liquid, c.observable, c.factor == "residual", c.id))
+    return [_plain(row, ("id", "campaign_id", "created_at")) for row in rows]
+
+
+def stored_ranking(session: Session, campaign_id: int) -> list[dict]:
+    """The campaign's ranking-stability rows, by liquid, observable and data kind."""
+    query = (
+        select(RankingStabilityRow)
+        .where(RankingStabilityRow.campaign_id == campaign_id)
+        .order_by(RankingStabilityRow.liquid, RankingStabilityRow.observable, RankingStabilityRow.data_kind)
+    )
+    return [_plain(row, ("id", "campaign_id", "created_at")) for row in session.scalars(query)]
+
+
+def _plain(row: object, skip: Sequence[str]) -> dict:
+    """An ORM row's columns as a dict."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in skip}

@@ -10,7 +10,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mlipcamp.db.models import Artifact, Base, CampaignMember, CampaignRow, LevelOfTheoryRow, Structure
+from mlipcamp.db.models import (
+    Artifact,
+    Base,
+    CampaignMember,
+    CampaignRow,
+    LevelOfTheoryRow,
+    RankingStabilityRow,
+    SensitivityComponent,
+    Structure,
+)
 from mlipcamp.db.store import FileStore
 from mlipcamp.hashing import hash_atoms, sha256_file
 
@@ -98,3 +107,19 @@ def register_campaign(
         row.config, row.config_hash = config, config_hash
     session.flush()
     return row.id
+
+
+def replace_sensitivity(
+    session: Session, campaign_id: int, input_key: str, components: list[dict], rankings: list[dict]
+) -> None:
+    """Store the compare stage of a campaign, replacing what an earlier table gave."""
+    for model in (SensitivityComponent, RankingStabilityRow):
+        session.execute(delete(model).where(model.campaign_id == campaign_id))
+    columns = {c.key for c in SensitivityComponent.__table__.columns} - {"id", "created_at"}
+    session.add_all(
+        SensitivityComponent(
+            campaign_id=campaign_id, input_key=input_key, **{k: v for k, v in c.items() if k in columns}
+        )
+        for c in components
+    )
+    session.add_all(RankingStabilityRow(campaign_id=campaign_id, input_key=input_key, **r) for r in rankings)

@@ -15,6 +15,7 @@ from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling, model_nam
 from mlipcamp.settings.execution import LabellingExecution
 from mlipcamp.tasks.analyse import analyse_run
 from mlipcamp.tasks.build import build_liquid_box
+from mlipcamp.tasks.compare import compare_models
 from mlipcamp.tasks.evaluate import evaluate_model
 from mlipcamp.tasks.label import label_batch, record_label_failure, structures_to_label
 from mlipcamp.tasks.labelled_files import import_dataset
@@ -36,7 +37,7 @@ LOST_IN_A_ROW_TO_STOP = 3
 
 @flow(name="mlipcamp-campaign", flow_run_name="campaign {config.name}", log_prints=True)
 def run_campaign(config: Campaign, ws: Workspace) -> str:
-    """Build, sample, label, train, evaluate, simulate, analyse and report; return the report path."""
+    """Build, sample, label, train, evaluate, simulate, analyse, compare and report; return the report path."""
     logger = get_run_logger()
     sampling, md, training, execution = config.sampling, config.md, config.training, config.execution
     liquid_names = [liquid.name for liquid in config.liquids]
@@ -145,7 +146,12 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
         train(point, training.fine_tuning_settings, model_name(point), base_ref)
     downstream = evaluations + analyses
     wait(downstream)
+    sensitivity = compare_models.with_options(task_run_name=f"compare {config.name}").submit(
+        ws, config.name, liquid_names
+    )
+    wait([sensitivity])
     report = write_report.submit(ws, config.name, liquid_names).result()
+    downstream.append(sensitivity)
     failed = [f for f in downstream if not f.state.is_completed()]
     if failed:
         causes = [f.state.message for f in [*datasets.values(), *steps, *downstream] if f.state.is_failed()][:3]

@@ -217,28 +217,172 @@ def learning_curve_plot(rows: Sequence[dict], path: Path, title: str) -> Path:
 
 
 def plot_observables(rows: Sequence[dict], path: Path, title: str) -> Path:
-    """Density and self-diffusion coefficient (± SEM) of every model and liquid, side by side."""
+    """Density and self-diffusion coefficient (± SEM) of every model and liquid, side by side. Runs
+    whose density did not converge are drawn hollow and red and labelled: their D is not a liquid's."""
     done = [r for r in rows if r.get("density_g_cm3") is not None]
     fig = Figure(figsize=(10, 0.5 * max(len(done), 2) + 2), layout="constrained")
     axes = fig.subplots(1, 2)
-    labels = [f"{r['liquid']} · {r['model']}" for r in done]
-    y = range(len(done))
+    labels = [
+        f"{r['liquid']} · {r['model']}" + ("\n(density not converged)" if not r["density_converged"] else "")
+        for r in done
+    ]
     for ax, key, unit, scale in (
         (axes[0], "density", "g cm$^{-3}$", 1.0),
         (axes[1], "diffusion", "10$^{-6}$ cm$^2$ s$^{-1}$", 1e6),
     ):
         value_key = f"{key}_g_cm3" if key == "density" else f"{key}_cm2_s"
         sem_key = f"{key}_sem_g_cm3" if key == "density" else f"{key}_sem_cm2_s"
-        ax.errorbar(
-            [r[value_key] * scale for r in done],
-            list(y),
-            xerr=[(r[sem_key] or 0) * scale for r in done],
-            fmt="o",
-            capsize=3,
-        )
-        ax.set_yticks(list(y), labels)
+        for converged, style in ((True, {"color": "C0"}), (False, {"color": "C3", "mfc": "none"})):
+            index = [i for i, r in enumerate(done) if bool(r["density_converged"]) == converged]
+            if index:
+                ax.errorbar(
+                    [done[i][value_key] * scale for i in index],
+                    index,
+                    xerr=[(done[i][sem_key] or 0) * scale for i in index],
+                    fmt="o",
+                    capsize=3,
+                    **style,
+                    label="converged density" if converged else "density not converged",
+                )
+        ax.set_yticks(range(len(done)), labels)
         ax.set_xlabel(f"{key} / {unit}")
         ax.grid(alpha=0.3)
     axes[1].set_yticklabels([])
+    if any(not r["density_converged"] for r in done):
+        axes[1].legend(loc="best", fontsize="small")
     fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def sensitivity_plot(
+    observations: Sequence[Mapping],
+    decomposition: Sequence[Mapping],
+    factors: Sequence[str],
+    observables: Mapping[str, str | None],
+    path: str | Path,
+    title: str,
+) -> Path:
+    """One liquid's sensitivity to its training choices: a row of two panels per observable (value
+    column -> its standard-error column or None). Left, every model's value (± its standard error)
+    along x by the level of the factor with the largest share (the first factor without shares),
+    coloured by the next factor that varies, jittered; right, each component's share of the variance
+    with its 95 % interval (rows of ``mlipcamp.science.sensitivity.sensitivity_table``), the residual
+    grey, components not resolved above the MD noise hatched. An observable that was not decomposed
+    shows why instead of the bars. Axes are labelled with the column names (their units)."""
+    from matplotlib.patches import Patch
+
+    from mlipcamp.science.sensitivity import RESIDUAL
+
+    names = list(observables)
+    fig = Figure(figsize=(11, 3.4 * max(len(names), 1) + 0.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(max(len(names), 1), 2, squeeze=False)
+    for (left, right), observable in zip(axes, names, strict=False):
+        components = [r for r in decomposition if r.get("observable") == observable]
+        numbered = [r for r in components if _number(r.get("share")) is not None]
+        shares = {r["factor"]: _number(r["share"]) for r in numbered if r["factor"] in factors}
+        by_share = sorted(shares, key=lambda f: -shares[f]) + [f for f in factors if f not in shares]
+        _sensitivity_values(left, observations, observable, observables[observable], by_share)
+        if not numbered:
+            reason = next((str(r.get("method", "")) for r in components), "") or "not decomposed"
+            right.text(0.5, 0.5, _wrap(reason, 60), ha="center", va="center", fontsize=8, transform=right.transAxes)
+            right.set_axis_off()
+            continue
+        y = np.arange(len(numbered))
+        share = np.array([_number(r["share"]) for r in numbered])
+        low = np.array([_number(r.get("share_low")) for r in numbered], dtype=float)
+        high = np.array([_number(r.get("share_high")) for r in numbered], dtype=float)
+        whiskers = np.clip([np.nan_to_num(share - low), np.nan_to_num(high - share)], 0.0, None)
+        unresolved = [str(r.get("resolved_above_md_noise")).lower() == "false" for r in numbered]
+        bars = right.barh(
+            y,
+            share,
+            xerr=whiskers,
+            color=["0.65" if r["factor"] == RESIDUAL else "tab:blue" for r in numbered],
+            edgecolor="k",
+            linewidth=0.6,
+            error_kw={"capsize": 3, "lw": 1},
+        )
+        for bar, hatched in zip(bars, unresolved, strict=True):
+            if hatched:
+                bar.set_hatch("///")
+        right.set_yticks(y, [str(r["factor"]) for r in numbered])
+        right.invert_yaxis()
+        right.set_xlim(0, 1)
+        right.set_xlabel(f"share of the variance of {observable}")
+        n_models = numbered[0].get("n_models")
+        right.set_title(f"variance shares, 95 % intervals ({n_models} models)", fontsize=9)
+        handles = [Patch(facecolor="0.65", edgecolor="k", label=RESIDUAL)]
+        if any(unresolved):
+            handles.append(Patch(facecolor="white", edgecolor="k", hatch="///", label="not above MD noise"))
+        right.legend(handles=handles, fontsize=7, loc="lower right")
+        right.grid(axis="x", alpha=0.3)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def _sensitivity_values(ax, observations: Sequence[Mapping], value: str, sem: str | None, factors: list[str]) -> None:
+    """Values (± sem) of every observation grouped along x by ``factors[0]``, coloured by the next factor
+    of ``factors`` with more than one level; a text note when there are none."""
+    points = [(r, _number(r.get(value))) for r in observations]
+    points = [(r, v) for r, v in points if v is not None]
+    if not points or not factors:
+        ax.text(0.5, 0.5, f"no values of {value}", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    group = factors[0]
+    varying = [f for f in factors[1:] if len({str(r.get(f)) for r, _ in points}) > 1]
+    colour = varying[0] if varying else None
+    levels = _sorted_levels({r.get(group) for r, _ in points})
+    shades = _sorted_levels({r.get(colour) for r, _ in points}) if colour else [None]
+    x_of = {str(level): i for i, level in enumerate(levels)}
+    rng = np.random.default_rng(0)  # the same jitter every time
+    for k, shade in enumerate(shades):
+        chosen = [(r, v) for r, v in points if colour is None or str(r.get(colour)) == str(shade)]
+        x = np.array([x_of[str(r.get(group))] for r, _ in chosen]) + rng.uniform(-0.18, 0.18, len(chosen))
+        errors = [(_number(r.get(sem)) or 0.0) if sem else 0.0 for r, _ in chosen]
+        ax.errorbar(
+            x,
+            [v for _, v in chosen],
+            yerr=errors if sem else None,
+            fmt="o",
+            ms=4,
+            capsize=2,
+            lw=0.8,
+            alpha=0.85,
+            color=f"C{k % 10}",
+            label=None if colour is None else str(shade),
+        )
+    for level, i in x_of.items():
+        mean = np.mean([v for r, v in points if str(r.get(group)) == level])
+        ax.plot([i - 0.3, i + 0.3], [mean, mean], color="k", lw=1.2)
+    ax.set_xticks(range(len(levels)), [str(level) for level in levels])
+    ax.set_xlabel(group)
+    ax.set_ylabel(value)
+    ax.grid(axis="y", alpha=0.3)
+    if colour is not None and len(shades) <= 12:
+        ax.legend(title=colour, fontsize=7, title_fontsize=7, ncol=1 + len(shades) // 7)
+    elif colour is not None:
+        ax.set_title(f"coloured by {colour}", fontsize=8)
+
+
+def _number(value: object) -> float | None:
+    """A finite float, or None for missing, non-numeric and non-finite values."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _sorted_levels(levels: set) -> list:
+    """Factor levels in numeric order when they are all numbers, else in text order."""
+    if all(_number(level) is not None for level in levels):
+        return sorted(levels, key=float)
+    return sorted(levels, key=str)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))

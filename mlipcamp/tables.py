@@ -85,3 +85,45 @@ def error_summary(error: str | None) -> str:
     if not lines:
         return "no reason recorded"
     return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
+
+
+RANKING_COLUMNS = (
+    "liquid",
+    "observable",
+    "data_kind",
+    "order",
+    "kendall_w",
+    "agreeing_fraction",
+    "n_draws",
+    "min_resolvable_difference",
+)
+
+
+def sensitivity_markdown(components: Sequence[dict], rankings: Sequence[dict], outcomes: Sequence[dict]) -> str:
+    """The compare stage as Markdown: variance components, ranking stability, MD runs per factor level."""
+    from mlipcamp.science.sensitivity import SENSITIVITY_COLUMNS
+
+    parts = [
+        "Share of each observable's variance over the models per factor, with its 95 % interval (bootstrap); "
+        "`residual` is the MD noise (mean squared standard error of the runs), `seed` what differs between seeds "
+        "beyond it. `resolved_above_md_noise`: the factor's variance stands above that noise.",
+        "",
+        markdown_table(components, SENSITIVITY_COLUMNS),
+    ]
+    if rankings:
+        parts += [
+            "",
+            "Ranking of the levels of theory per data kind: Kendall's W over the seed/subset draws, the fraction of "
+            "draws that give the order of the means, and the smallest difference of two level means that the "
+            "seed/subset spread resolves.",
+            "",
+            markdown_table(rankings, RANKING_COLUMNS),
+        ]
+    if outcomes:
+        parts += [
+            "",
+            "MD runs per factor level; unstable, failed and unconverged runs are left out of the decomposition.",
+            "",
+            markdown_table(outcomes, list(outcomes[0])),
+        ]
+    return "\n".join(parts)

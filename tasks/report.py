@@ -8,18 +8,28 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from mlipcamp.db.engine import session_scope
-from mlipcamp.db.queries import MODEL_COLUMNS, RESULT_COLUMNS, model_rows, results_rows
+from mlipcamp.db.queries import (
+    MODEL_COLUMNS,
+    RESULT_COLUMNS,
+    model_rows,
+    results_rows,
+    stored_ranking,
+    stored_sensitivity,
+)
 from mlipcamp.db.records import record_artifact
 from mlipcamp.figures import learning_curve_plot, plot_observables
 from mlipcamp.science.evaluation import learning_curve_table
+from mlipcamp.science.sensitivity import SENSITIVITY_COLUMNS, run_outcomes
 from mlipcamp.tables import (
     error_summary,
     external_test_rows,
     learning_curve_rows,
     markdown_table,
     scan_table,
+    sensitivity_markdown,
     write_csv,
 )
+from mlipcamp.tasks.compare import FACTORS, REPLICATE
 from mlipcamp.tasks.workspace import Workspace
 
 
@@ -31,8 +41,12 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
     with session_scope(ws.db_url) as session:
         rows = results_rows(session, ws.campaign_id, liquids)
         models = model_rows(session, ws.campaign_id)
+        components = stored_sensitivity(session, ws.campaign_id)
+        rankings = stored_ranking(session, ws.campaign_id)
     results = markdown_table(rows, RESULT_COLUMNS)
     results_csv = write_csv(rows, RESULT_COLUMNS, workdir / "results.csv")
+    sensitivity_csv = write_csv(components, [*SENSITIVITY_COLUMNS, "method"], workdir / "sensitivity.csv")
+    outcomes = run_outcomes(rows, [f for f in FACTORS if f != REPLICATE])
     models_csv = write_csv(models, MODEL_COLUMNS, workdir / "models.csv")
     observables = plot_observables(rows, ws.plot_path("observables"), f"{campaign_name}: liquid properties per model")
     sections = [
@@ -41,6 +55,9 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
         "density SEM corrected for autocorrelation after automatic equilibration detection, D from blocks).\n",
         results,
         f"\n![observables](plots/{observables.name})\n",
+        "## Sensitivity: where the spread comes from\n",
+        sensitivity_markdown(components, rankings, outcomes) + "\n",
+        *(f"![sensitivity {liquid}](plots/{ws.plot_path(liquid, 'sensitivity').name})\n" for liquid in liquids),
         "## Models\n\nTraining cost (peak memory: process RSS on CPU, torch's CUDA peak on GPU; MiB) and errors "
         "(energy meV/atom, forces meV/Å) per split. Also in `models.csv`.\n",
         markdown_table(models, MODEL_COLUMNS) + "\n",
@@ -87,6 +104,7 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
         record_artifact(session, owner, "report", "report", report)
         record_artifact(session, owner, "results_csv", "report", results_csv)
         record_artifact(session, owner, "models_csv", "report", models_csv)
+        record_artifact(session, owner, "sensitivity_csv", "report", sensitivity_csv)
         for name, path in plots.items():
             record_artifact(session, owner, name, "plot", path)
     key = campaign_name.lower().replace("_", "-")

@@ -154,8 +154,24 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     model_table = list(csv.DictReader(io.StringIO(listed.stdout)))
     assert len(model_table) == 16 and {r["status"] for r in model_table} == {"ok"}
     report = (workdir / "report.md").read_text()
-    for section in ("## Models", "## Learning curve", "## Hyperparameter scan", "## Imported test sets"):
+    for section in (
+        "## Models",
+        "## Learning curve",
+        "## Hyperparameter scan",
+        "## Imported test sets",
+        "## Sensitivity",
+    ):
         assert section in report
+    assert "share of each observable's variance" in first.stdout  # the table printed at the end of the run
+    sensitivity = mlipcamp("sensitivity", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    assert sensitivity.returncode == 0, sensitivity.stderr
+    components = list(csv.DictReader(io.StringIO(sensitivity.stdout)))
+    rmse = [c for c in components if c["observable"] == "rmse_f_test_mev_per_ang"]
+    # 14 models: the two levels, three sizes (3, 5, all), grid vs fine-tuned vs base, subsets, seeds
+    assert {c["factor"] for c in rmse} >= {"level_of_theory", "dataset_size", "seed", "residual"}
+    assert {int(c["n_models"]) + int(c["n_excluded"]) for c in components} == {14}
+    assert sum(float(c["share"]) for c in rmse) == pytest.approx(1.0)
+    assert (workdir / "sensitivity.csv").exists() and (workdir / "plots" / "EC_sensitivity.png").exists()
     assert (workdir / "plots" / "learning-curve.png").exists()
 
     status = mlipcamp("status", str(config), "--workdir", str(workdir), env=env)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlipcamp.cli import analysis, campaign, data
+from mlipcamp.cli import analysis, campaign, data, sensitivity
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -16,6 +16,7 @@ app.command()(data.label)
 app.command("import")(data.import_)
 app.command()(data.export)
 app.command("analyse")(analysis.analyse)
+app.command()(sensitivity.sensitivity)
 
 
 def main() -> None:

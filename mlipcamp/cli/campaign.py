@@ -11,22 +11,21 @@ from rich.table import Table
 
 from mlipcamp.cli.output import (
     StageProgress,
+    WorkdirOpt,
     console,
     err_console,
     fail,
+    open_workspace,
     print_csv,
     print_table,
     stage_counts,
 )
-from mlipcamp.db.engine import DatabaseError, redact, session_scope
-from mlipcamp.settings.campaign import Campaign, CampaignError
+from mlipcamp.db.engine import redact, session_scope
+from mlipcamp.settings.campaign import Campaign
 from mlipcamp.tables import format_value
 from mlipcamp.tasks.workspace import Workspace
 
 ConfigArg = Annotated[Path, typer.Argument(help="campaign file (YAML)")]
-WorkdirOpt = Annotated[
-    Path | None, typer.Option("--workdir", "-w", help="where the database, file store, plots and report go [runs/NAME]")
-]
 
 
 def run(
@@ -35,7 +34,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's task logs")] = False,
 ) -> None:
     """Run or resume a campaign: only what is missing from the database is computed."""
-    campaign, ws = _open(config, workdir, create=True)
+    campaign, ws = open_workspace(config, workdir, create=True)
     from mlipcamp.flows.runner import prefect_api, prefect_environment
 
     prefect_environment(Path(ws.workdir), verbose)
@@ -51,13 +50,14 @@ def run(
             except Exception as exc:
                 fail(f"campaign {campaign.name} did not finish: {exc}", code=1)
     console.print(f"[green]done[/] in {time.perf_counter() - started:.0f} s")
+    _print_sensitivity(ws, campaign.name)
     _print_failures(ws, campaign)
     _print_locations(ws, report)
 
 
 def status(config: ConfigArg, workdir: WorkdirOpt = None) -> None:
     """Counts of done / failed / pending work per stage."""
-    campaign, ws = _open(config, workdir)
+    campaign, ws = open_workspace(config, workdir)
     rows = stage_counts(ws, campaign)
     table = Table("stage", "planned", "done", "failed", "pending", title=f"campaign {campaign.name}")
     for row in rows:
@@ -73,7 +73,7 @@ def results(
     """One row per model and liquid: factors, test errors, density and self-diffusion with standard errors."""
     from mlipcamp.db.queries import RESULT_COLUMNS, results_rows
 
-    campaign, ws = _open(config, workdir)
+    campaign, ws = open_workspace(config, workdir)
     with session_scope(ws.db_url) as session:
         rows = results_rows(session, ws.campaign_id, [liquid.name for liquid in campaign.liquids])
     if format == "csv":
@@ -97,7 +97,7 @@ def models(
     from mlipcamp.db.queries import MODEL_COLUMNS, model_rows
     from mlipcamp.tables import external_test_rows, scan_table
 
-    campaign, ws = _open(config, workdir)
+    campaign, ws = open_workspace(config, workdir)
     with session_scope(ws.db_url) as session:
         rows = model_rows(session, ws.campaign_id)
     if format == "csv":
@@ -115,18 +115,6 @@ def models(
             err_console.print(f"[red]{row['model']} failed:[/red] {row['error']}")
 
 
-def _open(config: Path, workdir: Path | None, create: bool = False) -> tuple[Campaign, Workspace]:
-    """Validate the campaign file and open (or, for ``run``, create) its database; exit with a message on error."""
-    from mlipcamp.flows.runner import open_campaign
-
-    try:
-        return open_campaign(config, workdir, create)
-    except CampaignError as exc:
-        fail(str(exc), code=2)
-    except DatabaseError as exc:
-        fail(str(exc), code=3)
-
-
 def _print_locations(ws: Workspace, report: str) -> None:
     table = Table(show_header=False, box=None)
     table.add_row("database", redact(ws.db_url))
@@ -134,6 +122,17 @@ def _print_locations(ws: Workspace, report: str) -> None:
     table.add_row("results", str(Path(ws.workdir) / "results.csv"))
     table.add_row("plots", str(ws.plots_dir))
     console.print(table)
+
+
+def _print_sensitivity(ws: Workspace, name: str) -> None:
+    """The compare stage's variance components, as the report shows them."""
+    from mlipcamp.db.queries import stored_sensitivity
+    from mlipcamp.science.sensitivity import SENSITIVITY_COLUMNS
+
+    with session_scope(ws.db_url) as session:
+        rows = stored_sensitivity(session, ws.campaign_id)
+    if rows:
+        print_table(rows, SENSITIVITY_COLUMNS, f"campaign {name}: share of each observable's variance per factor")
 
 
 def _print_failures(ws: Workspace, campaign: Campaign) -> None:

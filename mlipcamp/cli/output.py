@@ -6,7 +6,8 @@ import csv
 import sys
 import threading
 from collections.abc import Sequence
-from typing import NoReturn, Self
+from pathlib import Path
+from typing import Annotated, NoReturn, Self
 
 import typer
 from rich.console import Console
@@ -19,8 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mlipcamp.db.engine import session_scope
-from mlipcamp.settings.campaign import Campaign
+from mlipcamp.db.engine import DatabaseError, session_scope
+from mlipcamp.settings.campaign import Campaign, CampaignError
 from mlipcamp.tables import format_value
 from mlipcamp.tasks.workspace import Workspace
 
@@ -117,3 +118,20 @@ def stage_counts(ws: Workspace, campaign: Campaign) -> list[dict]:
     )
     with session_scope(ws.db_url) as session:
         return campaign_status(session, ws.campaign_id, plan)
+
+
+WorkdirOpt = Annotated[
+    Path | None, typer.Option("--workdir", "-w", help="where the database, file store, plots and report go [runs/NAME]")
+]
+
+
+def open_workspace(config: Path, workdir: Path | None, create: bool = False) -> tuple[Campaign, Workspace]:
+    """Validate the campaign file and open (or, for ``run``, create) its database; exit with a message on error."""
+    from mlipcamp.flows.runner import open_campaign
+
+    try:
+        return open_campaign(config, workdir, create)
+    except CampaignError as exc:
+        fail(str(exc), code=2)
+    except DatabaseError as exc:
+        fail(str(exc), code=3)

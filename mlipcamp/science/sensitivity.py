@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -80,16 +80,21 @@ def decompose_variance(
     nested = dict(nested or {})
     design = {f: _codes(frame, f, nested.get(f, ())) for f in factors if f != replicate}
     design = {f: codes for f, codes in design.items() if codes.nunique() > 1}
+    if design and len(frame) < 3:
+        raise ValueError(f"{len(frame)} observations of {value}: separating {', '.join(design)} needs at least 3")
     noise = float(np.mean(frame[sem] ** 2)) if sem else None
     estimate = _fit(frame[value].to_numpy(float), design)
     rng = np.random.default_rng(seed)
     draws = np.array([_fit(_simulate(estimate, design, len(frame), rng), design) for _ in range(n_bootstrap)])
     point = _components(estimate, noise, replicate)
     boot = np.array([_components(d, noise, replicate) for d in draws])
-    shares, boot_shares = point / point.sum(), boot / boot.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # an observable without any spread has no shares (NaN)
+        shares, boot_shares = point / point.sum(), boot / boot.sum(axis=1, keepdims=True)
     tail = 100 * (1 - CONFIDENCE) / 2
     low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
-    share_low, share_high = np.percentile(boot_shares, [tail, 100 - tail], axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no spread in any draw
+        share_low, share_high = np.nanpercentile(boot_shares, [tail, 100 - tail], axis=0)
     labels = [*design, *([replicate] if replicate else []), RESIDUAL]
     levels = [codes.nunique() for codes in design.values()] + ([frame[replicate].nunique()] if replicate else [])
     components = [
@@ -113,14 +118,18 @@ def decompose_variance(
     return Decomposition(components, len(frame), noise, method)
 
 
-def _frame(rows: Sequence[Mapping] | pd.DataFrame, value: str, factors: Sequence[str], sem: str | None) -> pd.DataFrame:
+def _frame(
+    rows: Sequence[Mapping] | pd.DataFrame, value: str, factors: Sequence[str], sem: str | None, minimum: int = 2
+) -> pd.DataFrame:
+    """The rows with a value (and a standard error, when named) as a table; ValueError naming a missing
+    column, or when fewer than ``minimum`` rows remain."""
     frame = pd.DataFrame(rows)
     missing = [c for c in [value, *factors, *([sem] if sem else [])] if c not in frame]
     if missing:
         raise ValueError(f"no column {', '.join(missing)}; columns: {', '.join(map(str, frame.columns))}")
     frame = frame.dropna(subset=[value, *([sem] if sem else [])]).reset_index(drop=True)
-    if len(frame) < 3:
-        raise ValueError(f"{len(frame)} observations of {value}: a decomposition needs at least 3")
+    if len(frame) < minimum:
+        raise ValueError(f"{len(frame)} observations of {value}: at least {minimum} are needed")
     return frame
 
 
@@ -181,7 +190,7 @@ def ranking_stability(
 ) -> RankingStability:
     """Ranking of ``factor``'s levels by ``value`` within each draw (rows sharing the ``draw``
     columns); draws missing a level are left out."""
-    frame = _frame(rows, value, [factor, *draw], None)
+    frame = _frame(rows, value, [factor, *draw], None, minimum=4)
     table = frame.pivot_table(index=list(draw), columns=factor, values=value, aggfunc="mean").dropna()
     m, n = table.shape
     if m < 2 or n < 2:
@@ -198,3 +207,95 @@ def ranking_stability(
         n_draws=m,
         min_resolvable_difference=float(1.96 * np.sqrt(2 * within / m)),
     )
+
+
+SENSITIVITY_COLUMNS = (
+    "liquid",
+    "observable",
+    "factor",
+    "variance",
+    "share",
+    "share_low",
+    "share_high",
+    "n_models",
+    "n_excluded",
+    "resolved_above_md_noise",
+)
+
+
+def sensitivity_table(
+    rows: Sequence[Mapping] | pd.DataFrame,
+    observables: Mapping[str, str | None],
+    factors: Sequence[str],
+    replicate: str | None = None,
+    nested: Mapping[str, Sequence[str]] | None = None,
+    liquid: str | None = "liquid",
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> list[dict]:
+    """``decompose_variance`` of every observable (column -> its standard-error column or None) per
+    liquid (the ``liquid`` column; one table without it), as rows with SENSITIVITY_COLUMNS plus
+    ``variance_low``, ``variance_high``, ``n_levels`` and ``method``. A row without a value for an
+    observable is excluded from it and counted in ``n_excluded``; an observable with too few models
+    left gets one residual row without numbers, its method saying why."""
+    frame = pd.DataFrame(rows)
+    if liquid is None or liquid not in frame:
+        frame = frame.assign(_liquid="")
+        liquid = "_liquid"
+    frame[liquid] = frame[liquid].fillna("").astype(str)
+    table = []
+    for name, group in frame.groupby(liquid, sort=True):
+        for observable, sem in observables.items():
+            if observable not in group:
+                raise ValueError(f"no column {observable}; columns: {', '.join(map(str, frame.columns))}")
+            usable = group.dropna(subset=[observable, *([sem] if sem else [])])
+            head = {
+                "liquid": name,
+                "observable": observable,
+                "n_models": len(usable),
+                "n_excluded": len(group) - len(usable),
+            }
+            try:
+                result = decompose_variance(usable, observable, factors, sem, replicate, nested, n_bootstrap, seed)
+            except ValueError as exc:
+                table.append(head | {"factor": RESIDUAL, "method": f"not decomposed: {exc}"})
+                continue
+            table += [head | _finite(asdict(c)) | {"method": result.method} for c in result.components]
+    return table
+
+
+def _finite(values: dict) -> dict:
+    """NaN (a share of no spread at all) as None."""
+    return {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in values.items()}
+
+
+def run_outcomes(results: Sequence[Mapping], factors: Sequence[str]) -> list[dict]:
+    """Per liquid, factor and level of the factors that vary: how many MD runs there are, and how
+    many were usable, unstable (stopped by the stability watch), failed or missing, or gave a density
+    that did not converge; ``instability_rate`` = unstable / runs. Rows need ``liquid``,
+    ``md_status`` (ok, unstable, failed, …) and ``density_converged``."""
+    table = []
+    for liquid in sorted({r["liquid"] for r in results}):
+        group = [r for r in results if r["liquid"] == liquid]
+        for factor in factors:
+            levels = sorted({r[factor] for r in group}, key=str)
+            for level in levels if len(levels) > 1 else []:
+                runs = [r for r in group if r[factor] == level]
+                status = [r["md_status"] for r in runs]
+                unconverged = sum(
+                    s == "ok" and r["density_converged"] is not True for s, r in zip(status, runs, strict=True)
+                )
+                table.append(
+                    {
+                        "liquid": liquid,
+                        "factor": factor,
+                        "level": level,
+                        "n_runs": len(runs),
+                        "n_usable": status.count("ok") - unconverged,
+                        "n_unstable": status.count("unstable"),
+                        "n_failed": len(runs) - status.count("ok") - status.count("unstable"),
+                        "n_unconverged": unconverged,
+                        "instability_rate": status.count("unstable") / len(runs),
+                    }
+                )
+    return table

@@ -1,0 +1,95 @@
+"""The compare stage's table: what it decomposes, what it leaves out and counts."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from mlipcamp.science.sensitivity import run_outcomes, sensitivity_table
+from mlipcamp.tasks.compare import FACTORS, NESTED, REPLICATE, observation_table, ranking_rows
+
+
+def result_rows(seed: int = 3) -> list[dict]:
+    """Rows as ``db.queries.results_rows`` gives them: 2 levels × 2 subsets × 3 seeds of EC, one
+    run unstable, one with an unconverged density, a two-species D in every run."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index, (level, replica, model_seed) in enumerate(itertools.product(("pbe-d3", "b97-d3"), (0, 1), (1, 2, 3))):
+        density = 1.30 + (0.05 if level == "b97-d3" else 0.0) + rng.normal(0, 0.01)
+        status = "unstable" if index == 4 else "ok"
+        converged = index != 7
+        observables = (
+            {}
+            if status != "ok"
+            else {
+                "density_g_cm3": (density, 0.002),
+                "diffusion_cm2_s": (8e-6, 1e-6),
+                "diffusion_cm2_s:C3H4O3": (7e-6, 1e-6),
+                "temperature_K": (313.0, 1.0),
+            }
+        )
+        rows.append(
+            {
+                "model": f"{level}-periodic-n50-r{replica}-seed{model_seed}",
+                "liquid": "EC",
+                "purpose": "grid",
+                "seed": model_seed,
+                "level_of_theory": level,
+                "data_kind": "periodic",
+                "dataset_size": 50,
+                "subset_replica": replica,
+                "rmse_e_test_mev_per_atom": 1.0 + index,
+                "rmse_f_test_mev_per_ang": 50.0 + index,
+                "md_status": status,
+                "density_converged": converged if status == "ok" else None,
+                "density_g_cm3": observables.get("density_g_cm3", (None,))[0],
+                "observables": observables,
+            }
+        )
+    return rows
+
+
+def test_runs_that_are_not_a_liquid_are_left_out_of_md_observables_only():
+    rows, observables = observation_table(result_rows())
+    assert list(observables) == [
+        "density_g_cm3",
+        "diffusion_cm2_s",
+        "diffusion_cm2_s:C3H4O3",
+        "rmse_e_test_mev_per_atom",
+        "rmse_f_test_mev_per_ang",
+    ]
+    assert observables["density_g_cm3"] == "density_g_cm3_sem" and observables["rmse_e_test_mev_per_atom"] is None
+    assert "temperature_K" not in observables  # a thermostat setting, not a model's property
+    assert [r["density_g_cm3"] is None for r in rows] == [i in (4, 7) for i in range(12)]
+    assert all(r["rmse_e_test_mev_per_atom"] is not None for r in rows)  # the models themselves count
+    table = sensitivity_table(rows, observables, FACTORS, REPLICATE, NESTED, n_bootstrap=30)
+    density = [c for c in table if c["observable"] == "density_g_cm3"]
+    assert {c["n_models"] for c in density} == {10} and {c["n_excluded"] for c in density} == {2}
+    assert [c["factor"] for c in density] == ["level_of_theory", "subset_replica", "seed", "residual"]
+    assert {c["n_excluded"] for c in table if c["observable"].startswith("rmse")} == {0}
+
+
+def test_instability_and_exclusions_are_counted_per_factor_level():
+    outcomes = run_outcomes(result_rows(), [f for f in FACTORS if f != REPLICATE])
+    by_level = {(o["factor"], o["level"]): o for o in outcomes}
+    assert set(by_level) == {
+        ("level_of_theory", "b97-d3"),
+        ("level_of_theory", "pbe-d3"),
+        ("subset_replica", 0),
+        ("subset_replica", 1),
+    }  # factors with one level say nothing
+    pbe = by_level["level_of_theory", "pbe-d3"]
+    assert (pbe["n_runs"], pbe["n_usable"], pbe["n_unstable"], pbe["n_unconverged"]) == (6, 5, 1, 0)
+    assert pbe["instability_rate"] == pytest.approx(1 / 6)
+    b97 = by_level["level_of_theory", "b97-d3"]
+    assert (b97["n_usable"], b97["n_unstable"], b97["n_unconverged"], b97["instability_rate"]) == (5, 0, 1, 0.0)
+
+
+def test_rankings_need_two_levels_in_two_complete_draws():
+    rows, observables = observation_table(result_rows())
+    rankings = {r["observable"]: r for r in ranking_rows(rows, observables)}
+    assert rankings["density_g_cm3"]["order"] == ["pbe-d3", "b97-d3"] and rankings["density_g_cm3"]["n_draws"] == 4
+    single = [r for r in rows if r["level_of_theory"] == "pbe-d3"]
+    assert ranking_rows(single, observables) == []
