@@ -109,6 +109,8 @@ def sensitivity_markdown(components: Sequence[dict], rankings: Sequence[dict], o
         "beyond it. `resolved_above_md_noise`: the factor's variance stands above that noise.",
         "",
         markdown_table(components, SENSITIVITY_COLUMNS),
+        "",
+        *(f"- {c['liquid']} {c['observable']}: {c['method']}" for c in components if c["share"] is None),
     ]
     if rankings:
         parts += [
@@ -127,3 +129,23 @@ def sensitivity_markdown(components: Sequence[dict], rankings: Sequence[dict], o
             markdown_table(outcomes, list(outcomes[0])),
         ]
     return "\n".join(parts)
+
+
+def sensitivity_summary(components: Sequence[dict]) -> list[dict]:
+    """Variance components in a few columns for a terminal: the share with its 95 % interval, the
+    models used (and left out), whether the factor stands above the MD noise."""
+    rows = []
+    for c in components:
+        share = "—" if c["share"] is None else f"{c['share']:.2f} [{c['share_low']:.2f}, {c['share_high']:.2f}]"
+        above = c["resolved_above_md_noise"]
+        rows.append(
+            {
+                "liquid": c["liquid"],
+                "observable": c["observable"],
+                "factor": c["factor"],
+                "share (95 %)": share,
+                "models": f"{c['n_models']}" + (f" ({c['n_excluded']} excluded)" if c["n_excluded"] else ""),
+                "above MD noise": "—" if above is None else ("yes" if above else "no"),
+            }
+        )
+    return rows

@@ -75,11 +75,13 @@ def test_instability_and_exclusions_are_counted_per_factor_level():
     outcomes = run_outcomes(result_rows(), [f for f in FACTORS if f != REPLICATE])
     by_level = {(o["factor"], o["level"]): o for o in outcomes}
     assert set(by_level) == {
+        ("all", "all"),
         ("level_of_theory", "b97-d3"),
         ("level_of_theory", "pbe-d3"),
         ("subset_replica", 0),
         ("subset_replica", 1),
     }  # factors with one level say nothing
+    assert (by_level["all", "all"]["n_runs"], by_level["all", "all"]["n_usable"]) == (12, 10)
     pbe = by_level["level_of_theory", "pbe-d3"]
     assert (pbe["n_runs"], pbe["n_usable"], pbe["n_unstable"], pbe["n_unconverged"]) == (6, 5, 1, 0)
     assert pbe["instability_rate"] == pytest.approx(1 / 6)

@@ -127,12 +127,13 @@ def _print_locations(ws: Workspace, report: str) -> None:
 def _print_sensitivity(ws: Workspace, name: str) -> None:
     """The compare stage's variance components, as the report shows them."""
     from mlipcamp.db.queries import stored_sensitivity
-    from mlipcamp.science.sensitivity import SENSITIVITY_COLUMNS
+    from mlipcamp.tables import sensitivity_summary
 
     with session_scope(ws.db_url) as session:
-        rows = stored_sensitivity(session, ws.campaign_id)
+        rows = sensitivity_summary(stored_sensitivity(session, ws.campaign_id))
     if rows:
-        print_table(rows, SENSITIVITY_COLUMNS, f"campaign {name}: share of each observable's variance per factor")
+        print_table(rows, list(rows[0]), f"campaign {name}: share of each observable's variance per factor")
+        console.print("All of it with variances and methods: `mlipcamp sensitivity CONFIG`, sensitivity.csv, report.md")
 
 
 def _print_failures(ws: Workspace, campaign: Campaign) -> None:

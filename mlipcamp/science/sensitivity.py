@@ -270,17 +270,22 @@ def _finite(values: dict) -> dict:
 
 
 def run_outcomes(results: Sequence[Mapping], factors: Sequence[str]) -> list[dict]:
-    """Per liquid, factor and level of the factors that vary: how many MD runs there are, and how
+    """Per liquid, over all runs (factor and level "all") and per level of each factor that varies:
+    how many MD runs there are, and how
     many were usable, unstable (stopped by the stability watch), failed or missing, or gave a density
     that did not converge; ``instability_rate`` = unstable / runs. Rows need ``liquid``,
     ``md_status`` (ok, unstable, failed, …) and ``density_converged``."""
     table = []
     for liquid in sorted({r["liquid"] for r in results}):
         group = [r for r in results if r["liquid"] == liquid]
+        by_level = [("all", "all", group)]
         for factor in factors:
             levels = sorted({r[factor] for r in group}, key=str)
-            for level in levels if len(levels) > 1 else []:
-                runs = [r for r in group if r[factor] == level]
+            by_level += [
+                (factor, level, [r for r in group if r[factor] == level]) for level in levels if len(levels) > 1
+            ]
+        for factor, level, runs in by_level:
+            if runs:
                 status = [r["md_status"] for r in runs]
                 unconverged = sum(
                     s == "ok" and r["density_converged"] is not True for s, r in zip(status, runs, strict=True)
