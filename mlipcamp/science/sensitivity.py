@@ -258,7 +258,12 @@ def sensitivity_table(
             try:
                 result = decompose_variance(usable, observable, factors, sem, replicate, nested, n_bootstrap, seed)
             except ValueError as exc:
-                table.append(head | {"factor": RESIDUAL, "method": f"not decomposed: {exc}"})
+                left_out = (
+                    f"{head['n_excluded']} of {len(group)} models left out (no usable value), "
+                    if head["n_excluded"]
+                    else ""
+                )
+                table.append(head | {"factor": RESIDUAL, "method": f"not decomposed: {left_out}{exc}"})
                 continue
             table += [head | _finite(asdict(c)) | {"method": result.method} for c in result.components]
     return table
