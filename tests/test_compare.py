@@ -95,3 +95,53 @@ def test_rankings_need_two_levels_in_two_complete_draws():
     assert rankings["density_g_cm3"]["order"] == ["pbe-d3", "b97-d3"] and rankings["density_g_cm3"]["n_draws"] == 4
     single = [r for r in rows if r["level_of_theory"] == "pbe-d3"]
     assert ranking_rows(single, observables) == []
+
+
+def test_the_csv_path_gives_the_campaign_paths_numbers(tmp_path):
+    """`mlipcamp sensitivity --from-csv` on the compare stage's own table, with its factors."""
+    import csv
+    import io
+
+    from typer.testing import CliRunner
+
+    from mlipcamp.cli import app
+
+    rows, _ = observation_table(result_rows())
+    campaign = sensitivity_table(
+        rows, {"density_g_cm3": "density_g_cm3_sem"}, FACTORS, REPLICATE, NESTED, n_bootstrap=40
+    )
+    path = tmp_path / "table.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    nested = ",".join(f"{child}:{'+'.join(parents)}" for child, parents in NESTED.items())
+    result = CliRunner().invoke(
+        app,
+        [
+            "sensitivity",
+            "--from-csv",
+            str(path),
+            "--factors",
+            ",".join(FACTORS),
+            "--observable",
+            "density_g_cm3",
+            "--sem-column",
+            "density_g_cm3_sem",
+            "--replicate",
+            REPLICATE,
+            "--nested",
+            nested,
+            "--bootstrap",
+            "40",
+            "--format",
+            "csv",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    from_csv = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["factor"] for r in from_csv] == [c["factor"] for c in campaign]
+    for row, component in zip(from_csv, campaign, strict=True):
+        for column in ("variance", "share", "share_low", "share_high"):
+            assert float(row[column]) == pytest.approx(component[column], rel=1e-9, abs=1e-15)
+        assert int(row["n_models"]) == component["n_models"] and int(row["n_excluded"]) == component["n_excluded"]
