@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from mlipcamp.db.engine import session_scope
-from mlipcamp.db.queries import results_rows, stored_ranking, stored_sensitivity
+from mlipcamp.db.queries import results_rows, stored_sensitivity
 from mlipcamp.db.records import record_artifact, replace_sensitivity
 from mlipcamp.figures import sensitivity_plot
 from mlipcamp.science.sensitivity import ranking_stability, run_outcomes, sensitivity_table
@@ -108,10 +108,8 @@ def compare_models(ws: Workspace, campaign_name: str, liquids: list[str]) -> lis
             record_artifact(session, f"campaign:{ws.campaign_id}", f"sensitivity_{liquid}", "plot", path)
         stored = stored_sensitivity(session, ws.campaign_id)
     outcomes = run_outcomes(results, [f for f in FACTORS if f != REPLICATE])
-    with session_scope(ws.db_url) as session:
-        ranked = stored_ranking(session, ws.campaign_id)
     create_markdown_artifact(
-        markdown=sensitivity_markdown(stored, ranked, outcomes),
+        markdown=sensitivity_markdown(stored, rankings, outcomes),
         key=f"{campaign_name.lower().replace('_', '-')}-sensitivity",
         description=f"{campaign_name}: variance components of every observable",
     )
