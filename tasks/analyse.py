@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import MDRun, Observable
-from mlipcamp.db.queries import observable_names
+from mlipcamp.db.queries import DIFFUSION_UNCONVERGED, observable_names
 from mlipcamp.db.records import get_or_create, record_artifact
 from mlipcamp.figures import plot_energy, plot_msd, plot_rdf, plot_rdf_pairs, plot_series
 from mlipcamp.science.analysis.md_run import RunAnalysis, analyse_md_run
@@ -104,7 +104,10 @@ def _plots(result: RunAnalysis, ws: Workspace, name: str) -> dict:
             temperature.sem,
         ),
         "msd": plot_msd(
-            *result.msd, result.diffusion, ws.plot_path(name, "msd"), f"{name}: COM mean-squared displacement"
+            *result.msd,
+            result.diffusion,
+            ws.plot_path(name, "msd"),
+            f"{name}: COM mean-squared displacement" + ("" if density.converged else f"\n{DIFFUSION_UNCONVERGED}"),
         ),
         "rdf": plot_rdf(*result.com_rdf, ws.plot_path(name, "rdf"), f"{name}: centre-of-mass RDF"),
         "energy": plot_energy(
