@@ -89,12 +89,19 @@ def compare_models(ws: Workspace, campaign_name: str, liquids: list[str]) -> lis
         stored = stored_sensitivity(session, ws.campaign_id)
     if stored and all(row["input_key"] == key for row in stored):
         return stored
-    components = sensitivity_table(rows, observables, FACTORS, REPLICATE, NESTED, n_bootstrap=N_BOOTSTRAP)
-    rankings = ranking_rows(rows, observables)
+    # A model's test errors do not depend on the liquid: decomposed once, over the models (liquid "").
+    md = {name: sem for name, sem in observables.items() if name not in MODEL_OBSERVABLES}
+    models = dict.fromkeys(MODEL_OBSERVABLES)
+    per_model = list({row["model"]: row | {"liquid": ""} for row in rows}.values())
+    components = [
+        *sensitivity_table(per_model, models, FACTORS, REPLICATE, NESTED, n_bootstrap=N_BOOTSTRAP),
+        *sensitivity_table(rows, md, FACTORS, REPLICATE, NESTED, n_bootstrap=N_BOOTSTRAP),
+    ]
+    rankings = [*ranking_rows(per_model, models), *ranking_rows(rows, md)]
     figures = {
         liquid: sensitivity_plot(
             [r for r in rows if r["liquid"] == liquid],
-            [c for c in components if c["liquid"] == liquid],
+            [c for c in components if c["liquid"] in (liquid, "")],
             FACTORS,
             observables,
             ws.plot_path(liquid, "sensitivity"),

@@ -134,3 +134,22 @@ def test_cluster_seeds_rank_levels_less_consistently_than_periodic_ones():
     assert stability["periodic"].kendall_w == 1.0 and stability["periodic"].agreeing_fraction == 1.0
     assert stability["cluster"].kendall_w < 0.9 and stability["cluster"].agreeing_fraction < 0.9
     assert stability["cluster"].min_resolvable_difference > stability["periodic"].min_resolvable_difference
+
+
+def test_a_nested_factor_with_one_level_per_setting_is_left_out():
+    """One subset replica per level: the replica is the level itself, and would take its variance."""
+    rows = [r for r in synthetic_campaign(n_seeds=6) if r["data_kind"] == "cluster"]
+    one_draw = [dict(r, subset_replica={"pbe-d2": 0, "pbe-d3": 1, "b97-d3": 2}[r["level_of_theory"]]) for r in rows]
+    result = decompose_variance(
+        one_draw,
+        "density_g_cm3",
+        ["level_of_theory", "subset_replica", "seed"],
+        sem="density_sem_g_cm3",
+        replicate="seed",
+        nested=NESTED,
+        n_bootstrap=50,
+    )
+    assert [c.factor for c in result.components] == ["level_of_theory", "seed", RESIDUAL]
+    assert "subset_replica left out: one level per setting of level_of_theory+data_kind" in result.method
+    level = result.component("level_of_theory")
+    assert level.variance_low <= SIGMA_LEVEL**2 <= level.variance_high

@@ -80,6 +80,9 @@ def decompose_variance(
     nested = dict(nested or {})
     design = {f: _codes(frame, f, nested.get(f, ())) for f in factors if f != replicate}
     design = {f: codes for f, codes in design.items() if codes.nunique() > 1}
+    # A nested factor with one level in every setting of its parents is that setting: not separable.
+    inseparable = [f for f in design if f in nested and design[f].nunique() == len(frame.groupby(list(nested[f]), dropna=False))]
+    design = {f: codes for f, codes in design.items() if f not in inseparable}
     if design and len(frame) < 3:
         raise ValueError(f"{len(frame)} observations of {value}: separating {', '.join(design)} needs at least 3")
     noise = float(np.mean(frame[sem] ** 2)) if sem else None
@@ -114,6 +117,7 @@ def decompose_variance(
     method = (
         f"REML variance components (statsmodels MixedLM) over {', '.join(design) or 'no factor'}; "
         f"{n_bootstrap} parametric-bootstrap refits, {CONFIDENCE:.0%} percentile intervals"
+        + "".join(f"; {f} left out: one level per setting of {'+'.join(nested[f])}" for f in inseparable)
     )
     return Decomposition(components, len(frame), noise, method)
 
