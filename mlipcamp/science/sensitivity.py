@@ -81,7 +81,9 @@ def decompose_variance(
     design = {f: _codes(frame, f, nested.get(f, ())) for f in factors if f != replicate}
     design = {f: codes for f, codes in design.items() if codes.nunique() > 1}
     # A nested factor with one level in every setting of its parents is that setting: not separable.
-    inseparable = [f for f in design if f in nested and design[f].nunique() == len(frame.groupby(list(nested[f]), dropna=False))]
+    inseparable = [
+        f for f in design if f in nested and design[f].nunique() == len(frame.groupby(list(nested[f]), dropna=False))
+    ]
     design = {f: codes for f, codes in design.items() if f not in inseparable}
     if design and len(frame) < 3:
         raise ValueError(f"{len(frame)} observations of {value}: separating {', '.join(design)} needs at least 3")
