@@ -75,6 +75,17 @@ def test_quantities_are_stored_exactly():
             "does not parse",
         ),
         (
+            lambda d: d["liquids"][0]["components"][0].update(smiles="CC(=O)[O-]"),
+            "liquids[0].components[0].smiles",
+            "net charge of -1 e",
+        ),
+        (
+            lambda d: d["liquids"][0]["components"][0].update(smiles="[CH3]"),
+            "liquids[0].components[0].smiles",
+            "is a radical (1 unpaired electron)",
+        ),
+        (lambda d: d["sampling"].update(n_molecules=1), "sampling.n_molecules", "greater than or equal to 2"),
+        (
             lambda d: d["labelling"].update(levels_of_theory=["b3lyp-d9"]),
             "labelling.levels_of_theory",
             "known: gfn2-xtb",

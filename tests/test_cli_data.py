@@ -28,6 +28,16 @@ def test_label_writes_ref_keys_equal_to_a_direct_calculation(tmp_path):
     assert np.allclose(labelled[1].arrays["REF_forces"], direct.forces_eV_ang, atol=1e-8)
 
 
+def test_label_says_when_nothing_was_written(tmp_path):
+    write(tmp_path / "in.xyz", [Atoms("U2", positions=[[0, 0, 0], [0, 0, 2.5]])])  # GFN2-xTB stops at Z = 86
+    result = runner.invoke(
+        app, ["label", str(tmp_path / "in.xyz"), "--method", "gfn2-xtb", "-o", str(tmp_path / "out.xyz")]
+    )
+    assert result.exit_code == 1 and "Z >86" in result.output
+    assert "0/1 structures labelled with gfn2-xtb nothing written to" in " ".join(result.output.split())
+    assert not (tmp_path / "out.xyz").exists()
+
+
 def test_label_refuses_an_unknown_method_listing_known_ones(tmp_path):
     write(tmp_path / "in.xyz", [WATER])
     result = runner.invoke(

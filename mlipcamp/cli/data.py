@@ -72,7 +72,8 @@ def label(
             [r.forces_eV_ang for _, r in good],
             [r.stress_eV_ang3 for _, r in good],
         )
-    console.print(f"{len(good)}/{len(frames)} structures labelled with {level.name} → {output}")
+    written = f"→ {output}" if good else f"nothing written to {output}"
+    console.print(f"{len(good)}/{len(frames)} structures labelled with {level.name} {written}")
     if len(good) < len(frames):
         raise typer.Exit(1)
 

@@ -23,7 +23,7 @@ from mlipcamp.science.analysis.settings import Analysis
 from mlipcamp.science.md.settings import MolecularDynamics
 from mlipcamp.science.qm.labelling import check_level_supports
 from mlipcamp.science.qm.levels import UnknownLevelError, declared_level, get_level
-from mlipcamp.science.structures.packing import InvalidSmilesError, canonical_smiles, molar_mass_g_mol
+from mlipcamp.science.structures.packing import InvalidSmilesError, check_neutral_closed_shell, molar_mass_g_mol
 from mlipcamp.science.training.settings import MaceHyperparameters
 from mlipcamp.settings.execution import Execution
 
@@ -42,7 +42,7 @@ class Component(StrictModel):
     @classmethod
     def _parses(cls, smiles: str) -> str:
         try:
-            canonical_smiles(smiles)
+            check_neutral_closed_shell(smiles)
         except InvalidSmilesError as exc:
             raise ValueError(str(exc)) from None
         return smiles
@@ -79,7 +79,7 @@ def _known_level(name: str) -> str:
 
 class Sampling(StrictModel):
     potential: str = Field("gfn2-xtb", description="a level of theory, or a MACE model file (.model)")
-    n_molecules: int = Field(8, ge=1, description="molecules in the sampling box")
+    n_molecules: int = Field(8, ge=2, description="molecules in the sampling box (a liquid: at least 2)")
     temperatures: Annotated[list[Temperature], Field(min_length=1, description="one sampling MD per temperature")]
     timestep: Time = 1.0
     n_steps: int = Field(gt=0)

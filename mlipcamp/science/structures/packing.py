@@ -38,6 +38,22 @@ def _parse_smiles(smiles: str) -> Chem.Mol:
     return mol
 
 
+def check_neutral_closed_shell(smiles: str) -> None:
+    """Raise InvalidSmilesError for a molecule with a net charge or unpaired electrons: every
+    structure is labelled as a neutral closed-shell singlet, so either would be labelled wrongly."""
+    mol = _parse_smiles(smiles)
+    if charge := Chem.GetFormalCharge(mol):
+        raise InvalidSmilesError(
+            f"SMILES {smiles!r} has a net charge of {charge:+d} e; charged species are not supported yet "
+            "(every structure is labelled neutral)"
+        )
+    if radicals := Descriptors.NumRadicalElectrons(mol):
+        raise InvalidSmilesError(
+            f"SMILES {smiles!r} is a radical ({radicals} unpaired electron{'s' if radicals > 1 else ''}); "
+            "open-shell molecules are not supported (every structure is labelled as a closed-shell singlet)"
+        )
+
+
 def canonical_smiles(smiles: str) -> str:
     """RDKit canonical SMILES of ``smiles``; raises InvalidSmilesError if it does not parse."""
     return Chem.MolToSmiles(_parse_smiles(smiles))
