@@ -68,6 +68,18 @@ RESULT_COLUMNS = (
     "ns_per_day",
 )
 DIFFUSION_UNCONVERGED = "density not converged: not a liquid's D"
+TEST_SET_PREFIX = "test_set_"  # columns of a model's errors on an imported test set
+
+
+def test_set_errors(metrics: dict | None) -> dict[str, float | None]:
+    """A model's RMSEs on each imported test set, as columns ``test_set_<name>_rmse_e_mev_per_atom``
+    and ``test_set_<name>_rmse_f_mev_per_ang``."""
+    external = (metrics or {}).get("external") or {}
+    return {
+        f"{TEST_SET_PREFIX}{name}_rmse_{q}_{unit}": errors.get(f"rmse_{q}_{unit}")
+        for name, errors in sorted(external.items())
+        for q, unit in (("e", "mev_per_atom"), ("f", "mev_per_ang"))
+    }
 
 
 def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list[dict]:
@@ -116,6 +128,7 @@ def results_rows(session: Session, campaign_id: int, liquids: list[str]) -> list
                     if density and not density.method.get("converged")
                     else None,
                     "ns_per_day": run.ns_per_day if run else None,
+                    "test_set_errors": test_set_errors(model.metrics),
                     "observables": {
                         name: (o.value, o.sem) for (run_id, name), o in observables.items() if run and run_id == run.id
                     },  # every observable of the run: name -> (value, standard error)
@@ -190,8 +203,9 @@ def model_rows(session: Session, campaign_id: int) -> list[dict]:
                     for split in ("train", "valid", "test")
                     for q, unit in (("e", "mev_per_atom"), ("f", "mev_per_ang"))
                 },
+                **test_set_errors(metrics),
                 "hyperparameters": model.hyperparameters,
-                "force_decomposition": metrics.get("test", {}).get("force_decomposition"),
+                "force_decomposition": (metrics.get("test") or {}).get("force_decomposition"),
                 "external": metrics.get("external", {}),
                 "error": model.error,
             }
@@ -203,6 +217,7 @@ class StagePlan(NamedTuple):
     """What a campaign plans, as the status counts need it."""
 
     n_liquids: int
+    n_boxes: int  # MD boxes, and sampling boxes when the campaign samples
     n_sample_sets: int
     levels: Sequence[str]
     data_kinds: Sequence[str]
@@ -242,11 +257,11 @@ def campaign_status(session: Session, campaign_id: int, plan: StagePlan) -> list
     )
     label_planned = len(structure_ids) * len(plan.levels) if len(sample_sets) == plan.n_sample_sets else None
     rows = [
-        ("build", 2 * plan.n_liquids, boxes, 0),
+        ("build", plan.n_boxes, boxes, 0),
         ("sample", plan.n_sample_sets, len(sample_sets), 0),
         ("label", label_planned, label_counts.get("ok", 0), label_counts.get("failed", 0)),
         ("train", plan.n_models, len(ok_models), len(models) - len(ok_models)),
-        ("evaluate", len(ok_models), sum(m.rmse_e_test_mev_per_atom is not None for m in ok_models), 0),
+        ("evaluate", len(ok_models), sum(m.metrics is not None for m in ok_models), 0),
         (
             "simulate",
             sum(m.purpose != "scan" for m in ok_models) * plan.n_liquids,

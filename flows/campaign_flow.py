@@ -11,7 +11,7 @@ from prefect.futures import PrefectFuture, as_completed, wait
 
 from mlipcamp.flows.clusters import task_resources
 from mlipcamp.science.training.settings import MaceHyperparameters
-from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling, model_name
+from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling
 from mlipcamp.settings.execution import LabellingExecution
 from mlipcamp.tasks.analyse import analyse_run
 from mlipcamp.tasks.build import build_liquid_box
@@ -44,12 +44,14 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
 
     sampling_boxes, md_boxes = {}, {}
     for liquid in config.liquids:
-        sampling_boxes[liquid.name] = build_liquid_box.with_options(
-            task_run_name=f"build {liquid.name} box n={sampling.n_molecules} (sampling)"
-        ).submit(ws, liquid, sampling.n_molecules, "sampling", sampling.seed)
+        if sampling is not None:
+            sampling_boxes[liquid.name] = build_liquid_box.with_options(
+                task_run_name=f"build {liquid.name} box n={sampling.n_molecules} (sampling)"
+            ).submit(ws, liquid, sampling.n_molecules, "sampling", sampling.seed)
+        n_md = liquid.md_molecules or md.n_molecules
         md_boxes[liquid.name] = build_liquid_box.with_options(
-            task_run_name=f"build {liquid.name} box n={md.n_molecules} (md)"
-        ).submit(ws, liquid, md.n_molecules, "md", md.seed)
+            task_run_name=f"build {liquid.name} box n={n_md} (md)"
+        ).submit(ws, liquid, n_md, "md", md.seed)
     # plain ids, not futures: a future shared by many tasks pins them all to the worker holding it
     sampling_box_ids = {name: future.result() for name, future in sampling_boxes.items()}
     md_box_ids = {name: future.result() for name, future in md_boxes.items()}
@@ -60,7 +62,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
             ).submit(
                 ws, sampling_box_ids[liquid.name], sampling, execution.sampling, temperature, sampling.seed + index
             )
-            for liquid in config.liquids
+            for liquid in (config.liquids if sampling is not None else [])
             for index, temperature in enumerate(sampling.temperatures)
         ]
     imports = {
@@ -69,10 +71,11 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     }
     sample_set_ids = [future.result() for future in sample_sets]
 
-    structure_ids = structures_to_label(ws, sample_set_ids, training.data_kinds)  # in this process: a look-up
-    labels = _label_all(ws, config, structure_ids)
-    logger.info("labels: %s", labels)
-    training_sets = sample_set_ids + [imports[d.name].result() for d in config.datasets if d.use == "train"]
+    if sample_set_ids:
+        kinds = config.computed_data_kinds
+        structure_ids = structures_to_label(ws, sample_set_ids, kinds)  # in this process: a look-up
+        logger.info("labels: %s", _label_all(ws, config, structure_ids))
+    training_sets = sample_set_ids + [imports[d.name].result() for d in config.training_datasets]
     test_sets = [(d.name, imports[d.name].result(), d.level_name) for d in config.test_sets]
 
     trained_on = "+".join(liquid_names)
@@ -108,6 +111,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
                 name,
                 purpose,
                 base,
+                config.e0s(level),
             )
             evaluations.append(
                 evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(
@@ -129,21 +133,19 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
             )
         return model
 
-    bases = {
-        (p.level_of_theory, p.data_kind): train(p, training.base_settings, model_name(p)) for p in config.base_models()
-    }
-    for point in config.training_grid():
-        train(point, training.mace, model_name(point))
-    for point, hyper in config.scan_grid():
-        train(point, hyper, model_name(point, hyper, training.hyperparameter_scan.grid), simulate=False)
-    for point in config.fine_tuning_grid():
-        base = bases.get((point.level_of_theory, point.data_kind))
-        try:
-            base_ref = base.result() if base is not None else training.fine_tuning.base_model
-        except Exception as exc:  # the base model's dataset step failed; it is reported below
-            logger.error("not fine-tuning %s: no base model (%s)", model_name(point), exc)
-            continue
-        train(point, training.fine_tuning_settings, model_name(point), base_ref)
+    bases = {}
+    for planned in config.planned_models():
+        point, base = planned.point, None
+        if point.purpose == "finetune":
+            own = bases.get((point.level_of_theory, point.data_kind))
+            try:
+                base = own.result() if own is not None else training.fine_tuning.base_model
+            except Exception as exc:  # the base model's dataset step failed; it is reported below
+                logger.error("not fine-tuning %s: no base model (%s)", planned.name, exc)
+                continue
+        model = train(point, planned.hyper, planned.name, base, simulate=planned.simulated)
+        if point.purpose == "base":
+            bases[point.level_of_theory, point.data_kind] = model
     downstream = evaluations + analyses
     wait(downstream)
     sensitivity = compare_models.with_options(task_run_name=f"compare {config.name}").submit(

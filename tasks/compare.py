@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from mlipcamp.db.engine import session_scope
-from mlipcamp.db.queries import results_rows, stored_sensitivity
+from mlipcamp.db.queries import TEST_SET_PREFIX, results_rows, stored_sensitivity
 from mlipcamp.db.records import record_artifact, replace_sensitivity
 from mlipcamp.figures import sensitivity_plot
 from mlipcamp.science.sensitivity import ranking_stability, run_outcomes, sensitivity_table
@@ -35,7 +35,8 @@ def observation_table(results: Sequence[Mapping]) -> tuple[list[dict], dict[str,
     rows = []
     for result in results:
         row = {key: result[key] for key in ("liquid", "model", *FACTORS)}
-        row |= {name: result[name] for name in MODEL_OBSERVABLES}
+        row |= {name: result[name] for name in MODEL_OBSERVABLES} | result["test_set_errors"]
+        observables |= dict.fromkeys(result["test_set_errors"])
         usable = result["md_status"] == "ok" and result["density_converged"] is True
         for name, (value, sem) in result["observables"].items():
             if name.startswith(MD_OBSERVABLE_PREFIXES):
@@ -44,7 +45,12 @@ def observation_table(results: Sequence[Mapping]) -> tuple[list[dict], dict[str,
         rows.append(row)
     for row in rows:  # observables some runs lack (a species, a failed run) are empty there
         row.update({k: None for k in (*observables, *filter(None, observables.values())) if k not in row})
-    return rows, dict(sorted(observables.items(), key=lambda item: (item[0] not in MD_OBSERVABLE_PREFIXES, item[0])))
+    return rows, dict(sorted(observables.items(), key=lambda item: (is_model_observable(item[0]), item[0])))
+
+
+def is_model_observable(name: str) -> bool:
+    """Whether an observable is a model's (test errors, the same in every liquid), not an MD run's."""
+    return name in MODEL_OBSERVABLES or name.startswith(TEST_SET_PREFIX)
 
 
 def ranking_rows(rows: Sequence[Mapping], observables: Mapping[str, str | None]) -> list[dict]:
@@ -90,8 +96,8 @@ def compare_models(ws: Workspace, campaign_name: str, liquids: list[str]) -> lis
     if stored and all(row["input_key"] == key for row in stored):
         return stored
     # A model's test errors do not depend on the liquid: decomposed once, over the models (liquid "").
-    md = {name: sem for name, sem in observables.items() if name not in MODEL_OBSERVABLES}
-    models = dict.fromkeys(MODEL_OBSERVABLES)
+    md = {name: sem for name, sem in observables.items() if not is_model_observable(name)}
+    models = {name: sem for name, sem in observables.items() if is_model_observable(name)}
     per_model = list({row["model"]: row | {"liquid": ""} for row in rows}.values())
     components = [
         *sensitivity_table(per_model, models, FACTORS, REPLICATE, NESTED, n_bootstrap=N_BOOTSTRAP),

@@ -28,9 +28,7 @@ def evaluate_model(
     with session_scope(ws.db_url) as session:
         model = session.get(Model, model_id)
         evaluated = set((model.metrics or {}).get("external", {}))
-        if model.status != "ok" or (
-            model.rmse_e_test_mev_per_atom is not None and evaluated >= {t[0] for t in test_sets}
-        ):
+        if model.status != "ok" or (model.metrics is not None and evaluated >= {t[0] for t in test_sets}):
             return model_id
         name, model_path, dtype = model.name, ws.store.path(model.file), model.hyperparameters["default_dtype"]
         members = dataset_splits(session, ws.store, model.dataset_id)
@@ -44,17 +42,21 @@ def evaluate_model(
                 raise ValueError(f"sample set {sample_set_id} has no good labels at {level}")
             external[test] = (*load_labels(ws.store, rows), [row.structure_hash for row in rows])
 
-    metrics: dict[str, dict] = {}
+    metrics: dict[str, dict | None] = {}
+    plots = {}
     for split, (atoms, energies, forces) in members.items():
+        if not atoms:  # no test split when the training data hold none out (training.test_fraction 0)
+            metrics[split] = None
+            continue
         pred_e, pred_f = predict(model_path, atoms, device=execution.device, default_dtype=dtype)
         n_atoms = [len(a) for a in atoms]
         metrics[split] = error_metrics(energies, pred_e, n_atoms, forces, pred_f)
         if split == "test":
-            plot = parity_plot(
+            plots["parity"] = parity_plot(
                 energies, pred_e, n_atoms, forces, pred_f, ws.plot_path(name, "parity"), f"{name}: test set"
             )
             metrics[split]["force_decomposition"] = decomposition_errors(atoms, forces, pred_f)
-            bars = decomposition_plot(
+            plots["force_decomposition"] = decomposition_plot(
                 metrics[split]["force_decomposition"],
                 ws.plot_path(name, "force_decomposition"),
                 f"{name}: test-set force errors",
@@ -71,9 +73,10 @@ def evaluate_model(
     with session_scope(ws.db_url) as session:
         model = session.get(Model, model_id)
         for split in SPLITS:
-            setattr(model, f"rmse_e_{split}_mev_per_atom", metrics[split]["rmse_e_mev_per_atom"])
-            setattr(model, f"rmse_f_{split}_mev_per_ang", metrics[split]["rmse_f_mev_per_ang"])
+            errors = metrics[split] or {}
+            setattr(model, f"rmse_e_{split}_mev_per_atom", errors.get("rmse_e_mev_per_atom"))
+            setattr(model, f"rmse_f_{split}_mev_per_ang", errors.get("rmse_f_mev_per_ang"))
         model.metrics = metrics
-        record_artifact(session, f"model:{model_id}", "parity", "plot", plot)
-        record_artifact(session, f"model:{model_id}", "force_decomposition", "plot", bars)
+        for plot_name, path in plots.items():
+            record_artifact(session, f"model:{model_id}", plot_name, "plot", path)
     return model_id

@@ -10,9 +10,9 @@ from mlipcamp.hashing import hash_json
 STEP_VERSIONS = {
     "build": 1,
     "sample": 3,  # 3: execution settings (threads) no longer in the sampling settings
-    "import": 1,
+    "import": 2,  # 2: the data kind is part of how a file is read; isolated atoms are not imported
     "dataset": 3,
-    "train": 3,  # 3: hyperparameters named as mace-torch flags (max_num_epochs)
+    "train": 4,  # 4: E0s a choice; unset optional mace-torch flags keep mace's defaults
     "simulate": 3,  # 3: the md section itself, with the liquid's temperature and pressure
     "compare": 2,  # 2: test errors once over the models; inseparable nested factors left out
 }

@@ -24,6 +24,9 @@ from mlipcamp.tasks.workspace import Workspace
 
 @dataclass(frozen=True)
 class ImportSummary:
+    """An imported file: its sample set, structures (isolated atoms not counted: they are the E0s
+    the campaign settings read from the file, never training data), new labels, stored level name."""
+
     sample_set_id: int
     n_structures: int
     n_new_labels: int
@@ -37,22 +40,14 @@ def import_labelled_file(
     level_spec: str,
     name: str,
     campaign_id: int | None = None,
-    energy_key: str = "REF_energy",
-    forces_key: str = "REF_forces",
-    stress_key: str | None = "REF_stress",
-    energy_unit: str = "eV",
-    length_unit: str = "Å",
+    **reading: str | None,
 ) -> ImportSummary:
-    """Store every frame of ``path`` with its label at the declared level ``level_spec``; idempotent per file content."""
+    """Store every frame of ``path`` but its isolated atoms with its label at the declared level
+    ``level_spec``; idempotent per file content. ``reading``: keyword arguments of
+    ``read_labelled_extxyz`` (keys, units, data kind)."""
     path = Path(path)
     level = declared_level(level_spec)
-    reading = {
-        "energy_key": energy_key,
-        "forces_key": forces_key,
-        "stress_key": stress_key,
-        "energy_unit": energy_unit,
-        "length_unit": length_unit,
-    }
+    reading = {"data_kind": None, **reading}
     key = step_key("import", file=sha256_file(path), level=level.hash, reading=reading)
     with session_scope(db_url) as session:
         if (existing := find_by_key(session, SampleSet, key)) is not None:
@@ -78,6 +73,8 @@ def import_labelled_file(
         session.flush()
         new_labels, member_ids = 0, set()
         for index, frame in enumerate(frames):
+            if frame.kind == "isolated_atom":
+                continue
             kind = "periodic" if frame.kind == "periodic" else "cluster"  # a lone molecule is a 1-molecule cluster
             structure = structure_row(session, store, frame.atoms, kind, {"import": path.name, "frame": index})
             member_ids.add(structure.id)
@@ -118,11 +115,7 @@ def import_dataset(ws: Workspace, dataset: ImportedDataset) -> int:
         dataset.level_of_theory,
         dataset.name,
         ws.campaign_id,
-        energy_key=dataset.energy_key,
-        forces_key=dataset.forces_key,
-        stress_key=dataset.stress_key,
-        energy_unit=dataset.energy_unit,
-        length_unit=dataset.length_unit,
+        **dataset.reading,
     )
     get_run_logger().info(
         "imported %s: %d structures, %d new labels at %s",

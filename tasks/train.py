@@ -106,10 +106,12 @@ def train_model(
     name: str,
     purpose: str = "grid",
     base: int | str | None = None,
+    e0s: dict[int, float] | None = None,
 ) -> int:
     """Id of the MACE model trained on a dataset with a seed (a failed training is recorded, not raised).
 
-    ``base`` fine-tunes a base model: the id of one trained here, or a MACE ``.model`` file. The purpose
+    ``e0s`` are the per-element reference energies (eV); None fits them by least squares to the
+    training set. ``base`` fine-tunes a base model: the id of one trained here, or a MACE ``.model`` file. The purpose
     (grid, base, finetune, scan) is part of the model's identity, so a scan setting that equals a grid
     model is trained and timed in its own right.
     """
@@ -123,10 +125,11 @@ def train_model(
             "train",
             dataset=dataset.key,
             seed=seed,
-            hyper=hyper.model_dump(mode="json"),
+            hyper=hyper.identity(),
             mace=mace.__version__,
             base_model=base_sha,
             purpose=purpose,
+            e0s="least_squares" if e0s is None else {str(z): e for z, e in sorted(e0s.items())},
         )
         if (model := find_by_key(session, Model, key)) is not None and model.status == "ok":
             link_to_campaign(session, ws.campaign_id, "model", model.id)
@@ -135,7 +138,7 @@ def train_model(
 
     fields: dict = {"status": "failed", "error": base_problem}
     if base_problem is None:
-        fields = _train(ws, key, members, hyper, seed, execution, base_path, name, logger)
+        fields = _train(ws, key, members, hyper, seed, execution, base_path, name, logger, e0s)
     with session_scope(ws.db_url) as session:
         model = get_or_create(
             session,
@@ -147,7 +150,7 @@ def train_model(
             purpose=purpose,
             base_model_id=base_id,
             base_model_sha256=base_sha,
-            hyperparameters=hyper.model_dump(mode="json"),
+            hyperparameters=hyper.identity(),
             status=fields["status"],
         )
         for field, value in fields.items():
@@ -180,8 +183,10 @@ def _train(
     base_path: Path | None,
     name: str,
     logger,
+    e0s: dict[int, float] | None,
 ) -> dict:
-    """Train in a scratch directory; the model row's fields, status ok or failed with the reason."""
+    """Train in a scratch directory (E0s fitted to the training set unless given); the model row's
+    fields, status ok or failed with the reason."""
     work_dir = ws.scratch("train", key[:16])
     files = {}
     for split in ("train", "valid"):
@@ -197,7 +202,8 @@ def _train(
             len(train_atoms),
         )
         hyper = hyper.model_copy(update={"batch_size": len(train_atoms)})
-    e0s = fit_e0s([a.numbers for a in train_atoms], train_energies)
+    if e0s is None:
+        e0s = fit_e0s([a.numbers for a in train_atoms], train_energies)
     try:
         result = train_mace(
             files["train"],

@@ -42,6 +42,10 @@ def result_rows(seed: int = 3) -> list[dict]:
                 "subset_replica": replica,
                 "rmse_e_test_mev_per_atom": 1.0 + index,
                 "rmse_f_test_mev_per_ang": 50.0 + index,
+                "test_set_errors": {
+                    "test_set_published_rmse_e_mev_per_atom": 2.0 + index,
+                    "test_set_published_rmse_f_mev_per_ang": 60.0 + (index if level == "b97-d3" else 0),
+                },
                 "md_status": status,
                 "density_converged": converged if status == "ok" else None,
                 "density_g_cm3": observables.get("density_g_cm3", (None,))[0],
@@ -59,6 +63,8 @@ def test_runs_that_are_not_a_liquid_are_left_out_of_md_observables_only():
         "diffusion_cm2_s:C3H4O3",
         "rmse_e_test_mev_per_atom",
         "rmse_f_test_mev_per_ang",
+        "test_set_published_rmse_e_mev_per_atom",
+        "test_set_published_rmse_f_mev_per_ang",
     ]
     assert observables["density_g_cm3"] == "density_g_cm3_sem" and observables["rmse_e_test_mev_per_atom"] is None
     assert "temperature_K" not in observables  # a thermostat setting, not a model's property
@@ -68,7 +74,7 @@ def test_runs_that_are_not_a_liquid_are_left_out_of_md_observables_only():
     density = [c for c in table if c["observable"] == "density_g_cm3"]
     assert {c["n_models"] for c in density} == {10} and {c["n_excluded"] for c in density} == {2}
     assert [c["factor"] for c in density] == ["level_of_theory", "subset_replica", "seed", "residual"]
-    assert {c["n_excluded"] for c in table if c["observable"].startswith("rmse")} == {0}
+    assert {c["n_excluded"] for c in table if c["observable"].startswith(("rmse", "test_set"))} == {0}
 
 
 def test_instability_and_exclusions_are_counted_per_factor_level():

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from labelled_data import ec_dataset
 
 from mlipcamp.science.datasets import select_subset
 from mlipcamp.settings.campaign import CampaignError, load_campaign
@@ -35,10 +36,27 @@ def test_grid_is_the_product_of_the_factors(tmp_path):
     assert sum(1 for p in grid if p.dataset_size == 40 and p.seed == 2) == 2 * 2  # kinds x replicas
 
 
-def test_full_dataset_has_one_replica_and_replicas_of_it_are_refused(tmp_path):
+def test_full_dataset_has_one_subset(tmp_path):
     assert [p.dataset_size for p in campaign_with(tmp_path).training_grid()] == [None, None]
-    with pytest.raises(CampaignError, match="would all be identical"):
-        campaign_with(tmp_path, subset_replicas=[0, 1])
+    grid = campaign_with(tmp_path, subset_replicas=[0, 1], dataset_sizes=[None, 20]).training_grid()
+    assert [(p.dataset_size, p.subset_replica, p.seed) for p in grid] == [
+        (None, 0, 1),
+        (None, 0, 2),
+        (20, 0, 1),
+        (20, 0, 2),
+        (20, 1, 1),
+        (20, 1, 2),
+    ]
+
+
+def test_dataset_sizes_per_data_kind(tmp_path):
+    campaign = campaign_with(
+        tmp_path, data_kinds=["cluster", "periodic"], dataset_sizes={"cluster": [20, 40], "periodic": [None]}
+    )
+    sizes = {(p.data_kind, p.dataset_size) for p in campaign.training_grid()}
+    assert sizes == {("cluster", 20), ("cluster", 40), ("periodic", None)}
+    with pytest.raises(CampaignError, match=r"training\.dataset_sizes"):
+        campaign_with(tmp_path, dataset_sizes={"clusters": [20]})
 
 
 def test_subsets_are_reproducible_distinct_and_nested():
@@ -127,8 +145,7 @@ def test_model_names_carry_the_factors():
 
 def test_imported_test_sets_are_not_training_levels(tmp_path):
     data = yaml.safe_load(DEMO.read_text())
-    xyz = tmp_path / "d.xyz"
-    xyz.write_text("")
+    xyz = ec_dataset(tmp_path / "d.xyz", "cluster", 6, seed=1)
     data["datasets"] = [
         {"name": "published-train", "path": str(xyz), "level_of_theory": "b97-d3bj/def2-tzvp"},
         {"name": "published-test", "path": str(xyz), "level_of_theory": "wb97x-d3/def2-tzvp", "use": "test"},

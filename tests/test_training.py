@@ -110,6 +110,13 @@ def test_resolve_device():
         resolve_device("gpu0")
 
 
+def test_test_fraction_zero_holds_nothing_out():
+    hashes = [f"{i:04d}" for i in range(50)]
+    splits = split_by_hash(hashes, valid_fraction=0.2, test_fraction=0.0)
+    assert "test" not in splits and 0 < splits.count("valid") < 25
+    assert split_by_hash(hashes[:3], 0.2, 0.0).count("valid") == 1  # a tiny set still validates
+
+
 def test_mace_arguments_are_read_by_mace_as_the_settings_say():
     args = mace_arguments(MaceHyperparameters(num_channels=8, max_num_epochs=3, lr=0.005))
     assert "--num_channels=8" in args and "--max_num_epochs=3" in args and "--lr=0.005" in args
@@ -119,8 +126,43 @@ def test_mace_arguments_are_read_by_mace_as_the_settings_say():
         MaceHyperparameters(default_dtype="float16")
 
 
+# a value for each optional mace-torch flag that differs from mace-torch's own default
+OPTIONAL_VALUES = {
+    "model": "ScaleShiftMACE",
+    "hidden_irreps": "8x0e + 8x1o",
+    "max_ell": 2,
+    "num_radial_basis": 6,
+    "num_cutoff_basis": 4,
+    "radial_MLP": "[32, 32]",
+    "MLP_irreps": "8x0e",
+    "interaction": "RealAgnosticInteractionBlock",
+    "interaction_first": "RealAgnosticInteractionBlock",
+    "gate": "tanh",
+    "scaling": "std_scaling",
+    "loss": "ef",
+    "stress_weight": 2.5,
+    "virials_weight": 3.5,
+    "valid_batch_size": 7,
+    "eval_interval": 3,
+    "patience": 9,
+    "optimizer": "adamw",
+    "weight_decay": 1e-6,
+    "scheduler": "ExponentialLR",
+    "scheduler_patience": 11,
+    "lr_factor": 0.5,
+    "lr_scheduler_gamma": 0.99,
+    "clip_grad": 5.0,
+    "ema": True,
+    "ema_decay": 0.95,
+    "start_stage_two": 13,
+    "stage_two_lr": 0.0005,
+    "stage_two_energy_weight": 500.0,
+    "stage_two_forces_weight": 50.0,
+}
+
+
 def _non_defaults() -> MaceHyperparameters:
-    """Settings whose every field differs from its default (so a dropped flag shows)."""
+    """Settings whose every field differs from its default and from mace-torch's (so a dropped flag shows)."""
 
     def other(default: object) -> object:
         if isinstance(default, bool):
@@ -129,24 +171,36 @@ def _non_defaults() -> MaceHyperparameters:
             return default * 2 + 1
         return "float32" if default == "float64" else pytest.fail(f"no other value for {default!r}")
 
-    return MaceHyperparameters(**{name: other(f.default) for name, f in MaceHyperparameters.model_fields.items()})
+    fields = MaceHyperparameters.model_fields
+    assert set(OPTIONAL_VALUES) == {name for name, f in fields.items() if f.default is None}
+    return MaceHyperparameters(
+        **{name: OPTIONAL_VALUES[name] if f.default is None else other(f.default) for name, f in fields.items()}
+    )
 
 
 def test_every_mace_setting_reaches_mace_run_train():
-    """mace-torch's own parser reads the generated command line back to every field's value."""
+    """mace-torch's own parser reads the generated command line back to every field's value, and
+    every value differs from mace-torch's default."""
     from mace.tools import build_default_arg_parser
 
+    parser = build_default_arg_parser()
     hyper = _non_defaults()
-    parsed = build_default_arg_parser().parse_args(["--name=x", "--train_file=t.xyz", *mace_arguments(hyper)])
-    read_back = {
-        name: getattr(parsed, "swa" if name == "stage_two" else name) for name in MaceHyperparameters.model_fields
-    }
+    parsed = parser.parse_args(["--name=x", "--train_file=t.xyz", *mace_arguments(hyper)])
+    defaults = parser.parse_args(["--name=x", "--train_file=t.xyz"])
+    dest = {name: parser._option_string_actions[f"--{name}"].dest for name in MaceHyperparameters.model_fields}
+    read_back = {name: getattr(parsed, attribute) for name, attribute in dest.items()}  # stage_two is read as swa
     assert read_back == hyper.model_dump() | {"r_max": hyper.r_max}
-    assert all(
-        value != field.default
-        for value, field in zip(read_back.values(), MaceHyperparameters.model_fields.values(), strict=True)
-    )
-    assert parsed.valid_batch_size == hyper.batch_size and parsed.model == "MACE"
+    assert all(read_back[name] != getattr(defaults, attribute) for name, attribute in dest.items())
+
+
+def test_unset_optional_flags_keep_mace_defaults_and_model_identity():
+    """An optional flag left None is not passed, and not part of a model's identity."""
+    plain = MaceHyperparameters()
+    assert not any(arg.startswith(("--max_ell", "--valid_batch_size", "--model")) for arg in mace_arguments(plain))
+    assert set(plain.identity()) == {
+        name for name, f in MaceHyperparameters.model_fields.items() if f.default is not None
+    }
+    assert MaceHyperparameters(max_ell=2).identity() == plain.identity() | {"max_ell": 2}
 
 
 LOG = """2026-11-21 09:15:28.936 INFO: Started training, reporting errors on validation set

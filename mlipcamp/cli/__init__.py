@@ -8,6 +8,7 @@ from mlipcamp.cli import analysis, campaign, data, sensitivity
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
+app.command()(campaign.plan)
 app.command()(campaign.run)
 app.command()(campaign.status)
 app.command()(campaign.results)

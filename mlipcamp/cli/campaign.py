@@ -1,4 +1,4 @@
-"""`mlipcamp run`, `status`, `results` and `models`: run a campaign and query its database."""
+"""`mlipcamp plan`, `run`, `status`, `results` and `models`: plan and run a campaign, query its database."""
 
 from __future__ import annotations
 
@@ -26,6 +26,28 @@ from mlipcamp.tables import format_value
 from mlipcamp.tasks.workspace import Workspace
 
 ConfigArg = Annotated[Path, typer.Argument(help="campaign file (YAML)")]
+
+
+def plan(
+    config: ConfigArg,
+    format: Annotated[Literal["table", "csv"], typer.Option("--format", "-f")] = "table",
+) -> None:
+    """What the campaign would compute, without computing it: its models with their factor values and
+    MD runs, and the work per stage. CSV: one row per model."""
+    from mlipcamp.plan import GROUP_COLUMNS, PLAN_COLUMNS, cost_plan, grouped_plan, model_plan
+    from mlipcamp.settings.campaign import CampaignError, load_campaign
+
+    try:
+        campaign = load_campaign(config)
+    except CampaignError as exc:
+        fail(str(exc), code=2)
+    rows = model_plan(campaign)
+    if format == "csv":
+        print_csv(rows, PLAN_COLUMNS)
+        return
+    print_table(grouped_plan(rows), GROUP_COLUMNS, f"campaign {campaign.name}: {len(rows)} models")
+    print_table(cost_plan(campaign), ("stage", "what", "count"), "work per stage")
+    console.print("One row per model: `mlipcamp plan CONFIG --format csv`")
 
 
 def run(
@@ -93,15 +115,17 @@ def models(
     format: Annotated[Literal["table", "csv"], typer.Option("--format", "-f")] = "table",
 ) -> None:
     """One row per trained model: factors, purpose (grid, base, finetune, scan), training time per epoch,
-    peak memory, and RMSE of energy and forces on train, validation and test sets."""
-    from mlipcamp.db.queries import MODEL_COLUMNS, model_rows
+    peak memory, and RMSE of energy and forces on train, validation and test sets and on each imported
+    test set (CSV columns test_set_<name>_rmse_...)."""
+    from mlipcamp.db.queries import MODEL_COLUMNS, TEST_SET_PREFIX, model_rows
     from mlipcamp.tables import external_test_rows, scan_table
 
     campaign, ws = open_workspace(config, workdir)
     with session_scope(ws.db_url) as session:
         rows = model_rows(session, ws.campaign_id)
     if format == "csv":
-        print_csv(rows, MODEL_COLUMNS)
+        test_sets = dict.fromkeys(c for row in rows for c in row if c.startswith(TEST_SET_PREFIX))
+        print_csv(rows, [*MODEL_COLUMNS, *test_sets])
         return
     print_table(rows, MODEL_COLUMNS, f"models of campaign {campaign.name}", title_columns=("model",))
     scan, scan_columns = scan_table(rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.progress import (
@@ -93,6 +93,9 @@ def import_(
     stress_key: str = "REF_stress",
     energy_unit: Annotated[str, typer.Option(help="eV, Hartree, kcal/mol or kJ/mol")] = "eV",
     length_unit: Annotated[str, typer.Option(help="Å or Bohr")] = "Å",
+    data_kind: Annotated[
+        Literal["cluster", "periodic"] | None, typer.Option(help="read every frame as this kind [from its pbc]")
+    ] = None,
 ) -> None:
     """Import a labelled extxyz file into a results database under a declared level of theory."""
     from mlipcamp.science.datasets import DatasetFormatError
@@ -112,6 +115,7 @@ def import_(
             stress_key=stress_key,
             energy_unit=energy_unit,
             length_unit=length_unit,
+            data_kind=data_kind,
         )
     except (DatasetFormatError, UnknownLevelError, FileNotFoundError, ValueError) as exc:
         fail(str(exc), code=2)

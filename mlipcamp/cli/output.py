@@ -109,11 +109,13 @@ def stage_counts(ws: Workspace, campaign: Campaign) -> list[dict]:
     """Planned, done, failed and pending work per stage of a campaign, from its database."""
     from mlipcamp.db.queries import StagePlan, campaign_status
 
+    sampled = campaign.sampling is not None
     plan = StagePlan(
         n_liquids=len(campaign.liquids),
-        n_sample_sets=len(campaign.liquids) * len(campaign.sampling.temperatures),
-        levels=campaign.labelling.levels_of_theory,
-        data_kinds=campaign.training.data_kinds,
+        n_boxes=len(campaign.liquids) * (2 if sampled else 1),
+        n_sample_sets=len(campaign.liquids) * len(campaign.sampling.temperatures) if sampled else 0,
+        levels=campaign.computed_levels,
+        data_kinds=campaign.computed_data_kinds,
         n_models=campaign.n_models,
     )
     with session_scope(ws.db_url) as session:

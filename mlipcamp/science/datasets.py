@@ -42,9 +42,12 @@ def split_by_hash(hashes: Sequence[str], valid_fraction: float, test_fraction: f
     With at least 3 structures, an empty split (checked in the order test, valid, train) takes the
     structure closest to joining it by its salted number from a donor split holding more than one
     (train before valid/test); only sets too small to fill every split by chance depend on their neighbours.
+    ``test_fraction`` 0 holds no structure out for testing (the models are tested on imported sets).
     """
-    if not (0.0 < valid_fraction < 1.0 and 0.0 < test_fraction < 1.0):
-        raise ValueError(f"fractions must lie in (0, 1), got valid={valid_fraction}, test={test_fraction}")
+    if not (0.0 < valid_fraction < 1.0 and 0.0 <= test_fraction < 1.0):
+        raise ValueError(
+            f"fractions must lie in (0, 1) ([0, 1) for test), got valid={valid_fraction}, test={test_fraction}"
+        )
     if valid_fraction + test_fraction >= 1.0:
         raise ValueError(f"valid_fraction + test_fraction must be < 1, got {valid_fraction + test_fraction}")
     u_test = [_hash_uniform(h, "test") for h in hashes]
@@ -56,7 +59,7 @@ def split_by_hash(hashes: Sequence[str], valid_fraction: float, test_fraction: f
     ]
     if len(splits) >= 3:
         closeness = {"test": u_test, "valid": u_valid, "train": [1.0 - u for u in u_valid]}
-        for target in ("test", "valid", "train"):
+        for target in ("test", "valid", "train") if test_fraction > 0 else ("valid", "train"):
             if target in splits:
                 continue
             source = next(s for s in _DONORS[target] if splits.count(s) > 1)
@@ -141,7 +144,9 @@ def write_extxyz(
 
 ENERGY_UNITS = {"eV": 1.0, "Hartree": units.Hartree, "kcal/mol": units.kcal / units.mol, "kJ/mol": units.kJ / units.mol}
 LENGTH_UNITS = {"Å": 1.0, "Bohr": units.Bohr}  # "Å" is U+00C5 (what ase.units and the docs use)
-KINDS = ("molecule", "cluster", "periodic")
+KINDS = ("isolated_atom", "molecule", "cluster", "periodic")
+DATA_KINDS = ("cluster", "periodic")  # what models are trained on; a lone molecule is a 1-molecule cluster
+ISOLATED_ATOM = "IsolatedAtom"  # mace-torch's config_type of a free-atom reference frame (its E0)
 _STRESS_ASYMMETRY_TOL = 1e-3  # |s - s^T| allowed, relative to max |s|: numerical noise, not a misread
 
 
@@ -167,7 +172,8 @@ class LabelledStructure:
 
     ``atoms`` has no calculator, an integer ``arrays['mol_id']`` and no label keys in its info/arrays;
     ``stress_eV_ang3`` is Voigt-6 (xx yy zz yz xz xy, ASE sign convention) or None; ``kind`` is
-    'molecule' (non-periodic, 1 molecule), 'cluster' (non-periodic, >1 molecule) or 'periodic'.
+    'isolated_atom' (one non-periodic atom: a reference energy, never training data), 'molecule'
+    (non-periodic, 1 molecule), 'cluster' (non-periodic, >1 molecule) or 'periodic'.
     """
 
     atoms: Atoms
@@ -246,6 +252,7 @@ def _labelled_frame(
     keys: tuple[str, str, str | None],
     energy_factor: float,
     length_factor: float,
+    data_kind: str | None,
 ) -> tuple[LabelledStructure, bool]:
     """One frame read by ase as a LabelledStructure (eV, Å); also whether a non-periodic frame's stress was dropped."""
     energy_key, forces_key, stress_key = keys
@@ -263,6 +270,20 @@ def _labelled_frame(
             "non-periodic (F F F) clusters/molecules are supported"
         )
     periodic = bool(pbc.all())
+    tagged = frame.info.get("config_type") == ISOLATED_ATOM
+    if tagged and n != 1:
+        raise fail(f"config_type {ISOLATED_ATOM} on a frame of {n} atoms")
+    isolated_atom = n == 1 and (tagged or not periodic)
+    if isolated_atom and periodic:  # a free atom stored in a (large) periodic box
+        frame.pbc, periodic = False, False
+    if data_kind == "periodic" and not periodic and not isolated_atom:
+        if abs(frame.cell.volume) < 1e-6:
+            raise fail("data_kind periodic, but the frame has no cell to be periodic in")
+        frame.pbc, periodic = True, True
+    elif data_kind == "cluster" and periodic:
+        frame.pbc, periodic = False, False
+        if len(np.unique(molecule_ids(frame))) != _periodic_molecules(frame):
+            raise fail("data_kind cluster, but molecules cross the cell boundary: a periodic frame, not a cluster")
 
     raw_energy = _label(frame, energy_key, per_atom=False)
     raw_forces = _label(frame, forces_key, per_atom=True)
@@ -316,7 +337,15 @@ def _labelled_frame(
     else:
         mol_ids = molecule_ids(atoms)
         atoms.arrays["mol_id"] = mol_ids
-    kind = "periodic" if periodic else "molecule" if mol_ids.max() == 0 else "cluster"
+    kind = (
+        "periodic"
+        if periodic
+        else "isolated_atom"
+        if isolated_atom
+        else "molecule"
+        if mol_ids.max() == 0
+        else "cluster"
+    )
 
     if energy_factor != 1.0:
         energy *= energy_factor
@@ -328,6 +357,13 @@ def _labelled_frame(
     return structure, stress_dropped
 
 
+def _periodic_molecules(frame: Atoms) -> int:
+    """Molecules in ``frame`` counted with its cell periodic."""
+    periodic = frame.copy()
+    periodic.pbc = True
+    return len(np.unique(molecule_ids(periodic)))
+
+
 def read_labelled_extxyz(
     path: Path,
     energy_key: str = ENERGY_KEY,
@@ -335,6 +371,7 @@ def read_labelled_extxyz(
     stress_key: str | None = STRESS_KEY,
     energy_unit: str = "eV",
     length_unit: str = "Å",
+    data_kind: str | None = None,
 ) -> list[LabelledStructure]:
     """Every frame of a labelled extended-XYZ file, converted to eV, eV/Å, eV/Å^3 and Å.
 
@@ -351,6 +388,12 @@ def read_labelled_extxyz(
     ``energy_unit`` is one of ENERGY_UNITS, ``length_unit`` one of LENGTH_UNITS (applied to positions,
     cell, forces and stress; other per-atom arrays are left as they are); unknown units raise ValueError.
     Molecules (``arrays['mol_id']``) come from covalent connectivity unless the file provides them.
+
+    A frame's data kind follows its pbc unless ``data_kind`` says otherwise: 'cluster' reads a
+    periodic frame as a cluster in vacuum (refused when molecules cross its cell boundary), 'periodic'
+    reads a non-periodic frame with a cell as periodic. One non-periodic atom, or one atom tagged
+    with mace-torch's ``config_type=IsolatedAtom`` (the tag on a larger frame is an error), is kind
+    'isolated_atom'.
     """
     energy_factor = _unit_factor(ENERGY_UNITS, energy_unit, "energy")
     length_factor = _unit_factor(LENGTH_UNITS, length_unit, "length")
@@ -366,7 +409,7 @@ def read_labelled_extxyz(
     keys = (energy_key, forces_key, stress_key)
     structures, dropped = [], []
     for index, frame in enumerate(frames):
-        structure, stress_dropped = _labelled_frame(frame, path, index, keys, energy_factor, length_factor)
+        structure, stress_dropped = _labelled_frame(frame, path, index, keys, energy_factor, length_factor, data_kind)
         structures.append(structure)
         if stress_dropped:
             dropped.append(index)
@@ -377,6 +420,42 @@ def read_labelled_extxyz(
             stacklevel=2,
         )
     return structures
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What a labelled file holds: frames per kind, the elements (atomic numbers) of its training
+    frames per data kind (cluster, periodic), and the energy (eV) of each isolated atom."""
+
+    kinds: dict[str, int]
+    elements: dict[str, frozenset[int]]
+    isolated_atom_energies_eV: dict[int, float]
+
+    @property
+    def data_kinds(self) -> list[str]:
+        """The data kinds a model can be trained on from this file, in DATA_KINDS order."""
+        return [kind for kind in DATA_KINDS if kind in self.elements]
+
+
+def summarize_labelled(path: Path, structures: Sequence[LabelledStructure]) -> DatasetSummary:
+    """The summary of a file's structures; two isolated atoms of one element with different
+    energies (beyond 1e-6 eV) raise DatasetFormatError."""
+    kinds: dict[str, int] = {}
+    elements: dict[str, set[int]] = {}
+    atoms_eV: dict[int, float] = {}
+    for index, structure in enumerate(structures):
+        kinds[structure.kind] = kinds.get(structure.kind, 0) + 1
+        if structure.kind != "isolated_atom":
+            data_kind = "cluster" if structure.kind == "molecule" else structure.kind
+            elements.setdefault(data_kind, set()).update(int(z) for z in structure.atoms.numbers)
+            continue
+        z = int(structure.atoms.numbers[0])
+        if z in atoms_eV and abs(atoms_eV[z] - structure.energy_eV) > 1e-6:
+            raise DatasetFormatError(
+                path, index, f"a second isolated {structure.atoms.get_chemical_symbols()[0]} atom with another energy"
+            )
+        atoms_eV[z] = structure.energy_eV
+    return DatasetSummary(kinds, {kind: frozenset(zs) for kind, zs in elements.items()}, atoms_eV)
 
 
 def export_extxyz(structures: Sequence[LabelledStructure], path: Path) -> Path:

@@ -8,26 +8,48 @@ K, bar, fs, g/cm³ and Å. ``load_campaign`` turns every problem into one
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
+from ase.data import atomic_numbers, chemical_symbols
 from ase.units import _Nav
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from mlipcamp.hashing import hash_json
-from mlipcamp.schema import UNITS_REQUIRED, Density, Length, Pressure, StrictModel, Temperature, Time, Viscosity
+from mlipcamp.schema import (
+    UNITS_REQUIRED,
+    Density,
+    Energy,
+    Length,
+    Pressure,
+    StrictModel,
+    Temperature,
+    Time,
+    Viscosity,
+)
 from mlipcamp.science.analysis.diffusion import MIN_BLOCK_FRAMES
 from mlipcamp.science.analysis.settings import Analysis
+from mlipcamp.science.datasets import DATA_KINDS, DatasetSummary, read_labelled_extxyz, summarize_labelled
 from mlipcamp.science.md.settings import MolecularDynamics
 from mlipcamp.science.qm.labelling import check_level_supports
 from mlipcamp.science.qm.levels import UnknownLevelError, declared_level, get_level
-from mlipcamp.science.structures.packing import InvalidSmilesError, check_neutral_closed_shell, molar_mass_g_mol
+from mlipcamp.science.structures.packing import (
+    InvalidSmilesError,
+    atomic_numbers_of,
+    check_neutral_closed_shell,
+    molar_mass_g_mol,
+)
 from mlipcamp.science.training.settings import MaceHyperparameters
 from mlipcamp.settings.execution import Execution
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+DataKind = Literal["cluster", "periodic"]
+SizeList = Annotated[list[Annotated[int, Field(gt=0)] | None], Field(min_length=1)]
 
 
 class CampaignError(ValueError):
@@ -55,6 +77,9 @@ class Liquid(StrictModel):
     pressure: Pressure = 1.0
     density: Density = Field(description="density at which the boxes are packed")
     viscosity: Viscosity | None = Field(None, description="shear viscosity, mPa·s: adds the Yeh–Hummer corrected D")
+    md_molecules: int | None = Field(
+        None, ge=2, description="molecules in this liquid's MD box (default md.n_molecules), e.g. for ~1000 atoms"
+    )
 
     def counts(self, n_molecules: int) -> list[tuple[str, int]]:
         """(smiles, molecules) for a box of ``n_molecules`` following the mole ratios."""
@@ -63,6 +88,11 @@ class Liquid(StrictModel):
         if any(n == 0 for n in counts):
             raise CampaignError(f"liquid {self.name}: {n_molecules} molecules are too few for its mole ratios")
         return [(c.smiles, n) for c, n in zip(self.components, counts, strict=True)]
+
+    @property
+    def elements(self) -> frozenset[int]:
+        """Atomic numbers of every species of the liquid."""
+        return frozenset().union(*(atomic_numbers_of(c.smiles) for c in self.components))
 
     def box_edge_ang(self, n_molecules: int) -> float:
         """Edge (Å) of the cubic box of ``n_molecules`` at the packing density."""
@@ -135,7 +165,22 @@ class ImportedDataset(StrictModel):
     stress_key: str | None = "REF_stress"
     energy_unit: Literal["eV", "Hartree", "kcal/mol", "kJ/mol"] = "eV"
     length_unit: Literal["Å", "Bohr"] = "Å"
+    data_kind: DataKind | None = Field(
+        None, description="read every frame as this kind (e.g. clusters stored in a periodic box); default: its pbc"
+    )
     use: Literal["train", "test"] = Field("train", description="train on it, or evaluate every model on it")
+    _summary: DatasetSummary = PrivateAttr()
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _expanded(cls, path: Any) -> Any:
+        """``~`` and environment variables expanded (``$STUDY_A_DATA/ec.xyz``); an unset variable is an error."""
+        if not isinstance(path, str | Path):
+            return path
+        expanded = os.path.expandvars(os.path.expanduser(str(path)))
+        if unset := re.findall(r"\$\{?(\w+)", expanded):
+            raise ValueError(f"environment variable {unset[0]} in {path} is not set")
+        return expanded
 
     @field_validator("path")
     @classmethod
@@ -144,10 +189,40 @@ class ImportedDataset(StrictModel):
             raise ValueError(f"dataset file {path} not found")
         return path.resolve()
 
+    @model_validator(mode="after")
+    def _readable(self) -> ImportedDataset:
+        stat = self.path.stat()
+        try:
+            self._summary = _summary_of(self.path, (stat.st_mtime_ns, stat.st_size), tuple(self.reading.items()))
+        except ValueError as exc:  # DatasetFormatError names the file, the frame and the problem
+            raise ValueError(str(exc)) from None
+        if not self._summary.data_kinds:
+            raise ValueError(f"{self.path.name} holds only isolated atoms: nothing to train or test on")
+        return self
+
+    @property
+    def reading(self) -> dict[str, str | None]:
+        """How the file is read: the keyword arguments of ``read_labelled_extxyz``."""
+        fields = ("energy_key", "forces_key", "stress_key", "energy_unit", "length_unit", "data_kind")
+        return {name: getattr(self, name) for name in fields}
+
+    @property
+    def summary(self) -> DatasetSummary:
+        """Frames per kind, elements per data kind and isolated-atom energies of the file."""
+        return self._summary
+
     @property
     def level_name(self) -> str:
         """Name under which its labels are stored (see mlipcamp.science.qm.levels.declared_level)."""
         return declared_level(self.level_of_theory).name
+
+
+@lru_cache(maxsize=32)
+def _summary_of(path: Path, stat: tuple[int, int], reading: tuple[tuple[str, str | None], ...]) -> DatasetSummary:
+    """The summary of a labelled file, read once per content (``stat``: mtime and size) and reading."""
+    with warnings.catch_warnings():  # a dropped cluster stress is reported when the file is imported
+        warnings.simplefilter("ignore")
+        return summarize_labelled(path, read_labelled_extxyz(path, **dict(reading)))
 
 
 Purpose = Literal["grid", "base", "finetune", "scan"]
@@ -162,6 +237,16 @@ class GridPoint(NamedTuple):
     subset_replica: int
     seed: int
     purpose: Purpose = "grid"  # grid: trained from scratch; base/finetune: fine-tuning study; scan: hyperparameters
+
+
+class PlannedModel(NamedTuple):
+    """One model the campaign trains: its factor values, hyperparameters, name, and whether it is
+    simulated in every liquid (scan models are only evaluated)."""
+
+    point: GridPoint
+    hyper: MaceHyperparameters
+    name: str
+    simulated: bool
 
 
 class FineTuning(StrictModel):
@@ -220,9 +305,13 @@ class HyperparameterScan(StrictModel):
 
 
 class Training(StrictModel):
-    data_kinds: Annotated[list[Literal["cluster", "periodic"]], Field(min_length=1)] = ["cluster"]
-    dataset_sizes: Annotated[list[Annotated[int, Field(gt=0)] | None], Field(min_length=1)] = Field(
-        [None], description="training-set sizes (a learning curve); null = all available"
+    data_kinds: Annotated[list[DataKind], Field(min_length=1)] | None = Field(
+        None, description="kinds of data to train on; default: every kind the campaign samples or imports"
+    )
+    dataset_sizes: SizeList | dict[DataKind, SizeList] = Field(
+        [None],
+        description="training-set sizes (a learning curve); null = all available (one subset); "
+        "or per data kind, e.g. {cluster: [8016, 42824], periodic: [null]}",
     )
     subset_replicas: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = Field(
         [0], description="random selections per size, reproducible from their number"
@@ -232,8 +321,25 @@ class Training(StrictModel):
         "random", description="subset selection: random, or farthest-point sampling of structure fingerprints"
     )
     valid_fraction: float = Field(0.1, gt=0, lt=0.5)
-    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(
+        0.1, ge=0, lt=0.5, description="held out for testing; in a campaign file default 0 when a test set is imported"
+    )
+    e0s: Literal["auto", "isolated_atoms", "least_squares"] | dict[str, Energy] = Field(
+        "auto",
+        description="per-element reference energies: isolated atoms of the data (mace-torch's IsolatedAtom "
+        "frames), least squares over the training set, or given values {H: -13.6 eV, ...} (one level of "
+        "theory); auto: isolated atoms where the data has them for every element, else least squares",
+    )
     mace: MaceHyperparameters = MaceHyperparameters()
+
+    @field_validator("e0s")
+    @classmethod
+    def _elements(cls, e0s: str | dict[str, float]) -> str | dict[str, float]:
+        unknown = [symbol for symbol in e0s if symbol not in atomic_numbers] if isinstance(e0s, dict) else []
+        if unknown or e0s == {}:
+            raise ValueError(f"given E0s must be keyed by element symbols, got {unknown or 'none'}")
+        return e0s
+
     fine_tuning: FineTuning | None = None
     hyperparameter_scan: HyperparameterScan | None = None
 
@@ -247,11 +353,9 @@ class Training(StrictModel):
                 raise ValueError(f"hyperparameter_scan.grid: {problems}") from None
         return self
 
-    @model_validator(mode="after")
-    def _replicas_need_sizes(self) -> Training:
-        if None in self.dataset_sizes and len(self.subset_replicas) > 1:
-            raise ValueError("subset_replicas of the full dataset (dataset_sizes null) would all be identical")
-        return self
+    def sizes(self, kind: str) -> list[int | None]:
+        """Training-set sizes of the models trained on one data kind."""
+        return self.dataset_sizes.get(kind, [None]) if isinstance(self.dataset_sizes, dict) else self.dataset_sizes
 
     @property
     def fine_tuning_settings(self) -> MaceHyperparameters:
@@ -274,13 +378,78 @@ class Campaign(StrictModel):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the work directory")
     liquids: Annotated[list[Liquid], Field(min_length=1)]
-    sampling: Sampling
-    labelling: Labelling = Labelling()
+    sampling: Sampling | None = Field(None, description="structures to label; optional when datasets are imported")
+    labelling: Labelling | None = Field(None, description="how sampled structures are labelled (default gfn2-xtb)")
     datasets: list[ImportedDataset] = Field([], description="labelled extxyz files to import and train on")
     training: Training
     md: MolecularDynamics
     analysis: Analysis = Analysis()
     execution: Execution = Execution()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_data(cls, data: Any) -> Any:
+        """Sampled structures are labelled with GFN2-xTB unless ``labelling`` says otherwise; no
+        training structure is held out for testing when a test set is imported, unless asked."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("sampling") is not None and data.get("labelling") is None:
+            data["labelling"] = {}
+        training, datasets = data.get("training"), data.get("datasets")
+        if isinstance(training, dict) and "test_fraction" not in training and isinstance(datasets, list):
+            tested = any(isinstance(d, dict) and d.get("use") == "test" for d in datasets)
+            data["training"] = training | {"test_fraction": 0.0 if tested else 0.1}
+        return data
+
+    @model_validator(mode="after")
+    def _something_to_train_on(self) -> Campaign:
+        if self.sampling is None and self.labelling is not None:
+            raise ValueError("labelling: nothing to label without sampling")
+        if self.sampling is None and not any(d.use == "train" for d in self.datasets):
+            raise ValueError("sampling: required unless datasets are imported for training (datasets, use: train)")
+        pairs = self.training_pairs()
+        for kind in self.training.data_kinds or []:
+            if kind not in {k for _, k in pairs}:
+                raise ValueError(
+                    f"training.data_kinds: no {kind} data: neither sampled (sampling.clusters_per_snapshot, "
+                    "sampling.periodic_snapshots) nor in an imported training dataset"
+                )
+        if not pairs:
+            raise ValueError("training.data_kinds: none of them is sampled or imported")
+        return self
+
+    @model_validator(mode="after")
+    def _data_covers_liquids(self) -> Campaign:
+        """Every model simulates every liquid: its training data must hold every element of each."""
+        for level, kind in self.training_pairs():
+            present = self._elements(level, kind)
+            for liquid in self.liquids:
+                if missing := liquid.elements - present:
+                    symbols = ", ".join(chemical_symbols[z] for z in sorted(missing))
+                    raise ValueError(
+                        f"datasets: the {kind} data at {level} has no {symbols}, which liquid {liquid.name} holds: "
+                        "a model trained on it could not simulate that liquid"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _e0s_available(self) -> Campaign:
+        e0s, levels = self.training.e0s, self.training_levels
+        if isinstance(e0s, dict) and len(levels) > 1:
+            raise ValueError(f"training.e0s: given values hold for one level of theory; this campaign trains {levels}")
+        for level in levels if e0s in ("isolated_atoms",) or isinstance(e0s, dict) else []:
+            given = self._isolated_atoms(level) if e0s == "isolated_atoms" else {atomic_numbers[s] for s in e0s}
+            if missing := self._elements(level) - set(given):
+                source = (
+                    f"no isolated-atom frames (config_type=IsolatedAtom) at {level}"
+                    if e0s == "isolated_atoms"
+                    else "no value"
+                )
+                raise ValueError(
+                    f"training.e0s: {source} for {', '.join(chemical_symbols[z] for z in sorted(missing))}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _unique_liquids(self) -> Campaign:
@@ -289,7 +458,7 @@ class Campaign(StrictModel):
 
     @model_validator(mode="after")
     def _levels_can_label_periodic(self) -> Campaign:
-        if "periodic" in self.training.data_kinds:
+        if "periodic" in self.computed_data_kinds:
             for name in self.labelling.levels_of_theory:
                 try:
                     check_level_supports(get_level(name), periodic=True)
@@ -299,7 +468,7 @@ class Campaign(StrictModel):
 
     @model_validator(mode="after")
     def _cluster_radius_fits(self) -> Campaign:
-        radius = self.sampling.cluster_radius
+        radius = self.sampling.cluster_radius if self.sampling is not None else None
         for liquid in self.liquids if radius is not None else []:
             edge = liquid.box_edge_ang(self.sampling.n_molecules)
             if radius > edge / 2:
@@ -329,13 +498,70 @@ class Campaign(StrictModel):
         return self
 
     @property
+    def computed_levels(self) -> list[str]:
+        """Levels the campaign labels its own sampled structures at."""
+        return list(self.labelling.levels_of_theory) if self.labelling is not None else []
+
+    @property
+    def computed_data_kinds(self) -> list[str]:
+        """Kinds of sampled structures that are labelled and trained on."""
+        if self.sampling is None:
+            return []
+        made = {"cluster": self.sampling.clusters_per_snapshot > 0, "periodic": self.sampling.periodic_snapshots}
+        wanted = self.training.data_kinds
+        return [kind for kind in DATA_KINDS if made[kind] and (wanted is None or kind in wanted)]
+
+    @property
+    def training_datasets(self) -> list[ImportedDataset]:
+        """Imported datasets models are trained on."""
+        return [dataset for dataset in self.datasets if dataset.use == "train"]
+
+    def training_pairs(self) -> list[tuple[str, str]]:
+        """(level, data kind) of every training pool that has data: computed levels × sampled kinds,
+        then the kinds each imported training dataset holds, restricted to ``training.data_kinds``."""
+        wanted = self.training.data_kinds
+        pairs = [(level, kind) for level in self.computed_levels for kind in self.computed_data_kinds]
+        for dataset in self.training_datasets:
+            for kind in dataset.summary.data_kinds:
+                if (dataset.level_name, kind) not in pairs and (wanted is None or kind in wanted):
+                    pairs.append((dataset.level_name, kind))
+        levels = list(dict.fromkeys(level for level, _ in pairs))
+        return sorted(pairs, key=lambda pair: (levels.index(pair[0]), DATA_KINDS.index(pair[1])))
+
+    @property
     def training_levels(self) -> list[str]:
         """Level names models are trained per: computed levels, then declared levels of imported training sets."""
-        levels = list(self.labelling.levels_of_theory)
+        return list(dict.fromkeys(level for level, _ in self.training_pairs()))
+
+    def _elements(self, level: str, kind: str | None = None) -> frozenset[int]:
+        """Elements of the training data at a level (of one kind, if given)."""
+        elements: set[int] = set()
+        if level in self.computed_levels and (kind is None or kind in self.computed_data_kinds):
+            elements.update(*(liquid.elements for liquid in self.liquids))
+        for dataset in self.training_datasets:
+            if dataset.level_name == level:
+                for data_kind, zs in dataset.summary.elements.items():
+                    elements.update(zs if kind in (None, data_kind) else ())
+        return frozenset(elements)
+
+    def _isolated_atoms(self, level: str) -> dict[int, float]:
+        """Isolated-atom energies (eV) the imported datasets give at a level."""
+        energies: dict[int, float] = {}
         for dataset in self.datasets:
-            if dataset.use == "train" and dataset.level_name not in levels:
-                levels.append(dataset.level_name)
-        return levels
+            if dataset.level_name == level:
+                energies |= dataset.summary.isolated_atom_energies_eV
+        return energies
+
+    def e0s(self, level: str) -> dict[int, float] | None:
+        """Per-element reference energies (eV) of the models trained at ``level``, or None: fit them by
+        least squares to the training set (``training.e0s``)."""
+        choice, needed = self.training.e0s, self._elements(level)
+        if isinstance(choice, dict):
+            return {atomic_numbers[symbol]: energy for symbol, energy in sorted(choice.items())}
+        atoms = self._isolated_atoms(level)
+        if choice == "least_squares" or not needed <= set(atoms):
+            return None
+        return {z: atoms[z] for z in sorted(needed)}
 
     @property
     def test_sets(self) -> list[ImportedDataset]:
@@ -343,13 +569,13 @@ class Campaign(StrictModel):
         return [dataset for dataset in self.datasets if dataset.use == "test"]
 
     def training_grid(self) -> list[GridPoint]:
-        """Every model trained from scratch: levels × data kinds × dataset sizes × subset replicas × seeds."""
+        """Every model trained from scratch: (level, data kind) pools × dataset sizes × subset replicas × seeds
+        (one subset of a full dataset, size None)."""
         t = self.training
         return [
             GridPoint(level, kind, size, replica if size is not None else 0, seed)
-            for level in self.training_levels
-            for kind in t.data_kinds
-            for size in t.dataset_sizes
+            for level, kind in self.training_pairs()
+            for size in t.sizes(kind)
             for replica in (t.subset_replicas if size is not None else [0])
             for seed in t.seeds
         ]
@@ -359,21 +585,16 @@ class Campaign(StrictModel):
         t = self.training
         if t.fine_tuning is None or t.fine_tuning.base_model != "own":
             return []
-        return [
-            GridPoint(level, kind, None, 0, t.seeds[0], "base")
-            for level in self.training_levels
-            for kind in t.data_kinds
-        ]
+        return [GridPoint(level, kind, None, 0, t.seeds[0], "base") for level, kind in self.training_pairs()]
 
     def fine_tuning_grid(self) -> list[GridPoint]:
-        """Every fine-tuned model: levels × data kinds × fine-tuning sizes × subset replicas × seeds."""
+        """Every fine-tuned model: (level, data kind) pools × fine-tuning sizes × subset replicas × seeds."""
         t = self.training
         if t.fine_tuning is None:
             return []
         return [
             GridPoint(level, kind, size, replica, seed, "finetune")
-            for level in self.training_levels
-            for kind in t.data_kinds
+            for level, kind in self.training_pairs()
             for size in t.fine_tuning.dataset_sizes
             for replica in t.subset_replicas
             for seed in t.seeds
@@ -385,17 +606,26 @@ class Campaign(StrictModel):
         if t.hyperparameter_scan is None:
             return []
         size = t.hyperparameter_scan.dataset_size
-        point = GridPoint(
-            self.training_levels[0], t.data_kinds[0], size, t.subset_replicas[0] if size else 0, t.seeds[0], "scan"
-        )
+        level, kind = self.training_pairs()[0]
+        point = GridPoint(level, kind, size, t.subset_replicas[0] if size else 0, t.seeds[0], "scan")
         return [(point, settings) for settings in t.hyperparameter_scan.settings(t.mace)]
+
+    def planned_models(self) -> list[PlannedModel]:
+        """Every model in training order: base models (fine-tuning needs them first), the scratch
+        grid, the hyperparameter scan, the fine-tuned models."""
+        t = self.training
+        scanned = t.hyperparameter_scan.grid if t.hyperparameter_scan else None
+        return [
+            *(PlannedModel(p, t.base_settings, model_name(p), True) for p in self.base_models()),
+            *(PlannedModel(p, t.mace, model_name(p), True) for p in self.training_grid()),
+            *(PlannedModel(p, hyper, model_name(p, hyper, scanned), False) for p, hyper in self.scan_grid()),
+            *(PlannedModel(p, t.fine_tuning_settings, model_name(p), True) for p in self.fine_tuning_grid()),
+        ]
 
     @property
     def n_models(self) -> int:
         """Models the campaign trains: scratch grid, base models, fine-tuned models and the scan."""
-        return (
-            len(self.training_grid()) + len(self.base_models()) + len(self.fine_tuning_grid()) + len(self.scan_grid())
-        )
+        return len(self.planned_models())
 
     @property
     def config_hash(self) -> str:

@@ -64,6 +64,12 @@ def molar_mass_g_mol(smiles: str) -> float:
     return float(Descriptors.MolWt(_parse_smiles(smiles)))
 
 
+def atomic_numbers_of(smiles: str) -> frozenset[int]:
+    """The elements (atomic numbers) of the molecule, hydrogens included."""
+    mol = Chem.AddHs(_parse_smiles(smiles))
+    return frozenset(atom.GetAtomicNum() for atom in mol.GetAtoms())
+
+
 def molecule_from_smiles(smiles: str, seed: int = 0) -> Atoms:
     """3D molecule with explicit H: ETKDG embedding (randomSeed=seed) then MMFF94 relaxation.
 
