@@ -192,9 +192,9 @@ def train_small_model(box, directory: Path, device: str) -> Path:
     files = [
         write_extxyz(
             [c for c, _ in part],
-            directory / f"{name}.xyz",
             [r.energy_eV for _, r in part],
             [r.forces_eV_ang for _, r in part],
+            path=directory / f"{name}.xyz",
         )
         for name, part in (("train", train), ("valid", valid))
     ]

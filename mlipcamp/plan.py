@@ -74,7 +74,8 @@ def cost_plan(campaign: Campaign) -> list[dict]:
     if sampling is not None:
         runs = len(campaign.liquids) * len(sampling.temperatures)
         snapshots = runs * (sampling.n_steps // sampling.snapshot_interval)
-        per_kind = {"cluster": snapshots * sampling.clusters_per_snapshot, "periodic": snapshots}
+        periodic = snapshots * len(sampling.volume_factors or [1.0])
+        per_kind = {"cluster": snapshots * sampling.clusters_per_snapshot, "periodic": periodic}
         structures = sum(per_kind[kind] for kind in campaign.computed_data_kinds)
         rows += [
             {"stage": "sample", "what": f"MD runs × {sampling.n_steps} steps ({sampling.potential})", "count": runs},

@@ -40,11 +40,11 @@ def evaluate_model(
             rows = good_labels_of_sample_sets(session, [sample_set_id], level_row_id(session, get_level(level)))
             if not rows:
                 raise ValueError(f"sample set {sample_set_id} has no good labels at {level}")
-            external[test] = (*load_labels(ws.store, rows), [row.structure_hash for row in rows])
+            external[test] = (load_labels(ws.store, rows), [row.structure_hash for row in rows])
 
     metrics: dict[str, dict | None] = {}
     plots = {}
-    for split, (atoms, energies, forces) in members.items():
+    for split, (atoms, energies, forces, _) in members.items():
         if not atoms:  # no test split when the training data hold none out (training.test_fraction 0)
             metrics[split] = None
             continue
@@ -62,7 +62,7 @@ def evaluate_model(
                 f"{name}: test-set force errors",
             )
     metrics["external"] = {}
-    for (test, _, level), (atoms, energies, forces, hashes) in zip(test_sets, external.values(), strict=True):
+    for (test, _, level), ((atoms, energies, forces, _), hashes) in zip(test_sets, external.values(), strict=True):
         pred_e, pred_f = predict(model_path, atoms, device=execution.device, default_dtype=dtype)
         metrics["external"][test] = error_metrics(energies, pred_e, [len(a) for a in atoms], forces, pred_f) | {
             "level_of_theory": level,

@@ -57,7 +57,7 @@ def label_batch(
 
     with session_scope(ws.db_url) as session:
         for structure, result, n_attempts in zip(todo, results, attempts, strict=True):
-            _record(session, ws, structure.id, level_id, result, n_attempts)
+            record_label(session, ws, structure.id, level_id, result, n_attempts)
     n_ok = sum(r.ok for r in results)
     for structure, result in zip(todo, results, strict=True):
         if not result.ok:
@@ -68,9 +68,10 @@ def label_batch(
     return {"ok": n_ok, "failed": len(results) - n_ok, "reused": len(structure_ids) - len(todo)}
 
 
-def _record(
+def record_label(
     session: Session, ws: Workspace, structure_id: int, level_id: int, result: LabelResult, attempts: int
 ) -> None:
+    """Store a label's outcome for a structure at a level (replacing a failed one)."""
     arrays_file = arrays_sha = None
     if result.ok:
         arrays = {"forces_eV_ang": result.forces_eV_ang}
@@ -99,5 +100,5 @@ def record_label_failure(ws: Workspace, structure_id: int, level_name: str, reas
         label = labels_at_level(session, [structure_id], level_id).get(structure_id)
         attempts = (label.attempts if label is not None else 0) + 1
         failure = LabelResult(False, None, None, None, reason, 0.0, "lost")
-        _record(session, ws, structure_id, level_id, failure, attempts)
+        record_label(session, ws, structure_id, level_id, failure, attempts)
     get_run_logger().warning("structure %d at %s recorded as failed: %s", structure_id, level.name, reason)

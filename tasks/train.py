@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from ase import Atoms
@@ -27,7 +28,15 @@ from mlipcamp.tasks.label import level_row_id
 from mlipcamp.tasks.workspace import Workspace
 
 SPLITS = ("train", "valid", "test")
-LabelledData = tuple[list[Atoms], list[float], list[np.ndarray]]  # structures, energies eV, forces eV/Å
+
+
+class LabelledData(NamedTuple):
+    """Labelled structures: energies (eV), forces (eV/Å), Voigt stresses (eV/Å³; None for a cluster)."""
+
+    atoms: list[Atoms]
+    energies_eV: list[float]
+    forces_eV_ang: list[np.ndarray]
+    stresses_eV_ang3: list[np.ndarray | None]
 
 
 @task(retries=1)
@@ -190,9 +199,8 @@ def _train(
     work_dir = ws.scratch("train", key[:16])
     files = {}
     for split in ("train", "valid"):
-        atoms, energies, forces = members[split]
-        files[split] = write_extxyz(atoms, work_dir / f"{split}.extxyz", energies, forces)
-    train_atoms, train_energies, _ = members["train"]
+        files[split] = write_extxyz(*members[split], path=work_dir / f"{split}.extxyz")
+    train_atoms, train_energies = members["train"].atoms, members["train"].energies_eV
     if hyper.batch_size > len(train_atoms):
         logger.warning(
             "%s: batch size %d > %d training structures; using %d",
@@ -244,11 +252,13 @@ def _train(
 
 
 def load_labels(store: FileStore, rows: Sequence[LabelRow]) -> LabelledData:
-    """Structures, energies (eV) and forces (eV/Å) of labels, from the file store."""
-    return (
+    """Structures, energies (eV), forces (eV/Å) and stresses (eV/Å³) of labels, from the file store."""
+    arrays = [store.get_arrays(row.arrays_file) for row in rows]
+    return LabelledData(
         [store.get_atoms(row.structure_file) for row in rows],
         [row.energy_ev for row in rows],
-        [store.get_arrays(row.arrays_file)["forces_eV_ang"] for row in rows],
+        [a["forces_eV_ang"] for a in arrays],
+        [a.get("stress_eV_ang3") for a in arrays],
     )
 
 

@@ -42,7 +42,7 @@ def write_labelled(path: Path, structures: list[Atoms], energy_shift_eV: float =
         labelled.calc = EMT()
         energies.append(labelled.get_potential_energy() + energy_shift_eV * len(atoms))
         forces.append(labelled.get_forces())
-    return write_extxyz(structures, path, energies, forces)
+    return write_extxyz(structures, energies, forces, path=path)
 
 
 def ec_dataset(path: Path, kind: str, n: int, seed: int, with_atoms: bool = False) -> Path:

@@ -27,6 +27,7 @@ OURS = (
     "mlipcamp.tasks",
     "mlipcamp.db",
     "mlipcamp.settings",
+    "mlipcamp.plan",
     "mlipcamp.tables",
     "mlipcamp.figures",
     "mlipcamp.science",
@@ -105,6 +106,11 @@ def test_tables_and_figures_import_no_orchestration_persistence_or_upper_layer(m
     assert offenders(module, forbidden) == []
 
 
+def test_plan_reads_settings_only():
+    forbidden = ORCHESTRATION + PERSISTENCE + tuple(m for m in OURS if m not in ("mlipcamp.plan", "mlipcamp.settings"))
+    assert offenders("mlipcamp.plan", forbidden) == []
+
+
 def test_db_stores_plain_data_and_imports_no_science():
     assert offenders("mlipcamp.db", ORCHESTRATION + tuple(m for m in OURS if m != "mlipcamp.db")) == []
 
@@ -113,7 +119,15 @@ def test_settings_import_neither_orchestration_nor_persistence():
     forbidden = (
         ORCHESTRATION
         + PERSISTENCE
-        + ("mlipcamp.cli", "mlipcamp.flows", "mlipcamp.tasks", "mlipcamp.db", "mlipcamp.tables", "mlipcamp.figures")
+        + (
+            "mlipcamp.cli",
+            "mlipcamp.flows",
+            "mlipcamp.tasks",
+            "mlipcamp.db",
+            "mlipcamp.plan",
+            "mlipcamp.tables",
+            "mlipcamp.figures",
+        )
     )
     assert offenders("mlipcamp.settings", forbidden) == []
 

@@ -10,6 +10,7 @@ from ase.geometry import find_mic
 from ase.neighborlist import natural_cutoffs, neighbor_list
 from ase.units import _Nav
 
+from mlipcamp.science.qm import compute_label, get_level, make_calculator
 from mlipcamp.science.structures import (
     InvalidSmilesError,
     build_box,
@@ -24,6 +25,8 @@ from mlipcamp.science.structures import (
     molecule_ids,
     periodic_snapshot,
     sample_liquid,
+    scaled_snapshot,
+    training_structures,
 )
 
 EC = "C1COC(=O)O1"
@@ -457,6 +460,31 @@ def test_periodic_snapshot(ec_box):
         periodic_snapshot(Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]]))
 
 
+@pytest.mark.parametrize("factor", [0.85, 1.0, 1.3])
+def test_scaled_snapshot_moves_molecules_rigidly(ec_box, factor):
+    scaled = scaled_snapshot(ec_box, factor)
+    assert scaled.get_volume() == pytest.approx(factor * ec_box.get_volume(), rel=1e-12)
+    assert scaled.info["volume_factor"] == factor and scaled.calc is None
+    assert np.array_equal(molecule_ids(scaled), ec_box.arrays["mol_id"])  # no bond broken or formed
+    whole, original = make_molecules_whole(scaled), make_molecules_whole(ec_box)
+    for mol in range(8):  # every intramolecular distance kept: rigid molecules
+        sel = ec_box.arrays["mol_id"] == mol
+        assert np.allclose(whole[sel].get_all_distances(), original[sel].get_all_distances(), atol=1e-10)
+    # centres of mass scaled by factor^(1/3), up to lattice vectors
+    shift = centres_of_mass(scaled) - centres_of_mass(ec_box) * factor ** (1 / 3)
+    fractional = np.linalg.solve(scaled.cell.T, shift.T).T
+    assert np.allclose(fractional, np.round(fractional), atol=1e-9)
+    with pytest.raises(ValueError, match="volume_factor"):
+        scaled_snapshot(ec_box, 3.0)
+
+
+def test_training_structures_at_several_volumes(ec_box):
+    structures = training_structures([ec_box], (1, 2), 3, seed=0, volume_factors=(0.9, 1.0, 1.2))
+    assert [kind for kind, _ in structures] == ["cluster"] * 3 + ["periodic"] * 3
+    volumes = [atoms.get_volume() / ec_box.get_volume() for _, atoms in structures[3:]]
+    assert volumes == pytest.approx([0.9, 1.0, 1.2])
+
+
 # --- MD sampling ------------------------------------------------------------------------
 
 
@@ -479,7 +507,10 @@ def test_sample_liquid_mechanics(ec_box):
     assert [s.info["sample_step"] for s in snaps] == [2, 4, 6]
     assert calls == [(2, 6), (4, 6), (6, 6)]
     for snap in snaps:
-        assert snap.calc is None
+        fresh = snap.copy()  # the snapshot carries what the MD computed there: a fresh single point agrees
+        fresh.calc = lj()
+        assert snap.get_potential_energy() == pytest.approx(fresh.get_potential_energy(), abs=1e-12)
+        assert np.allclose(snap.calc.results["forces"], fresh.get_forces(), atol=1e-12)
         assert snap.info["temperature_K"] == 300.0
         assert np.array_equal(snap.arrays["mol_id"], ec_box.arrays["mol_id"])
         assert np.array_equal(snap.arrays["species_id"], ec_box.arrays["species_id"])
@@ -513,12 +544,16 @@ def test_sample_liquid_validates_arguments(ec_box):
 
 @pytest.mark.slow
 def test_sample_liquid_gfn2_xtb(ec_box):
-    from tblite.ase import TBLite
-
-    calc = TBLite(method="GFN2-xTB", verbosity=0)
+    calc = make_calculator(get_level("gfn2-xtb"))  # the sampling potential as a campaign makes it
     snaps = sample_liquid(ec_box, calc, 300.0, n_steps=3, timestep_fs=0.5, interval=1, seed=0)
     assert [s.info["sample_step"] for s in snaps] == [1, 2, 3]
     for snap in snaps:
+        label = compute_label(periodic_snapshot(snap), get_level("gfn2-xtb"))  # what labelling would compute
+        carried = periodic_snapshot(snap).calc.results
+        # equal to the SCF convergence: the MD's SCF starts from the previous step's wavefunction
+        assert carried["energy"] == pytest.approx(label.energy_eV, abs=1e-6)
+        assert np.allclose(carried["forces"], label.forces_eV_ang, atol=1e-3)  # eV/Å: 1 meV/Å
+        assert np.allclose(carried["stress"], label.stress_eV_ang3, atol=1e-5)  # eV/Å³: 16 bar
         assert np.isfinite(snap.positions).all()
         assert np.array_equal(molecule_ids(snap), ec_box.arrays["mol_id"])  # no bond broken or formed
         assert 100.0 < snap.get_temperature() < 600.0
@@ -571,7 +606,7 @@ def test_sample_liquid_mace_calculator(ec_box, tmp_path):
         assert calc.results["forces"].shape == (len(ec_box), 3)  # MACE drove the MD
         assert [s.info["sample_step"] for s in snaps] == [2, 4]
         for snap in snaps:
-            assert snap.calc is None and np.isfinite(snap.positions).all()
+            assert snap.get_forces().shape == (len(ec_box), 3) and np.isfinite(snap.positions).all()
             assert np.array_equal(snap.arrays["mol_id"], ec_box.arrays["mol_id"])
             assert np.array_equal(molecule_ids(snap), ec_box.arrays["mol_id"])
             assert 100.0 < snap.get_temperature() < 600.0

@@ -140,6 +140,7 @@ OPTIONAL_VALUES = {
     "gate": "tanh",
     "scaling": "std_scaling",
     "loss": "ef",
+    "compute_stress": True,
     "stress_weight": 2.5,
     "virials_weight": 3.5,
     "valid_batch_size": 7,
@@ -248,14 +249,14 @@ def test_write_extxyz_roundtrip(tmp_path):
     atoms = [Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]]), Atoms("O", positions=[[0, 0, 0]])]
     forces = [np.array([[0, 0, 1.5], [0, 0, -1.5]]), np.zeros((1, 3))]
     stress = [np.arange(6, dtype=float), None]
-    path = write_extxyz(atoms, tmp_path / "d.xyz", [-31.5, -432.1], forces, stress)
+    path = write_extxyz(atoms, [-31.5, -432.1], forces, stress, path=tmp_path / "d.xyz")
     back = read(path, index=":")
     assert back[0].info["REF_energy"] == -31.5 and back[1].info["REF_energy"] == -432.1
     np.testing.assert_array_equal(back[0].arrays["REF_forces"], forces[0])
     np.testing.assert_array_equal(np.reshape(back[0].info["REF_stress"], (3, 3)), [[0, 5, 4], [5, 1, 3], [4, 3, 2]])
     assert "REF_stress" not in back[1].info and back[0].calc is None
     with pytest.raises(ValueError):
-        write_extxyz(atoms, tmp_path / "bad.xyz", [0.0, 0.0], [np.zeros((1, 3)), np.zeros((1, 3))])
+        write_extxyz(atoms, [0.0, 0.0], [np.zeros((1, 3)), np.zeros((1, 3))], path=tmp_path / "bad.xyz")
 
 
 # ---------------------------------------------------------------- training on GFN2-xTB labels
@@ -303,8 +304,8 @@ def labelled(tmp_path_factory):
         "clusters": clusters,
         "energies": energies,
         "forces": forces,
-        "train": write_extxyz(clusters[train], d / "train.xyz", energies[train], forces[train]),
-        "valid": write_extxyz(clusters[valid], d / "valid.xyz", energies[valid], forces[valid]),
+        "train": write_extxyz(clusters[train], energies[train], forces[train], path=d / "train.xyz"),
+        "valid": write_extxyz(clusters[valid], energies[valid], forces[valid], path=d / "valid.xyz"),
         "e0s": fit_e0s([a.numbers for a in clusters[train]], energies[train]),
     }
 

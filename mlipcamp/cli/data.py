@@ -67,10 +67,10 @@ def label(
     if good:
         write_extxyz(
             [f for f, _ in good],
-            output,
             [r.energy_eV for _, r in good],
             [r.forces_eV_ang for _, r in good],
             [r.stress_eV_ang3 for _, r in good],
+            path=output,
         )
     written = f"→ {output}" if good else f"nothing written to {output}"
     console.print(f"{len(good)}/{len(frames)} structures labelled with {level.name} {written}")

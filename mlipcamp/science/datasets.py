@@ -96,10 +96,11 @@ def select_subset(n_pool: int, size: int | None, replica: int) -> list[int]:
 
 def write_extxyz(
     structures: Sequence[Atoms],
-    path: Path,
     energies_eV: Sequence[float],
     forces_eV_ang: Sequence[np.ndarray],
     stresses_eV_ang3: Sequence[np.ndarray | None] | None = None,
+    *,
+    path: Path,
 ) -> Path:
     """Write labelled structures as MACE-ready extended XYZ and return ``path``.
 
@@ -464,8 +465,8 @@ def export_extxyz(structures: Sequence[LabelledStructure], path: Path) -> Path:
     info/arrays of the structures are kept."""
     return write_extxyz(
         [s.atoms for s in structures],
-        path,
         [s.energy_eV for s in structures],
         [s.forces_eV_ang for s in structures],
         [s.stress_eV_ang3 for s in structures],
+        path=path,
     )

@@ -121,6 +121,11 @@ class Sampling(StrictModel):
         None, description="cut clusters by COM radius instead (capped by cluster_size)"
     )
     periodic_snapshots: bool = True
+    volume_factors: Annotated[list[Annotated[float, Field(ge=0.5, le=2.0)]], Field(min_length=1)] | None = Field(
+        None,
+        description="each periodic snapshot also at these volumes relative to it, molecules moved rigidly "
+        "(teaches the equation of state); default [1]",
+    )
     seed: int = 0
 
     @field_validator("potential")

@@ -6,6 +6,7 @@ from mlipcamp.science.structures.clusters import (
     cut_cluster_radius,
     cut_clusters,
     periodic_snapshot,
+    scaled_snapshot,
     training_structures,
 )
 from mlipcamp.science.structures.molecules import centres_of_mass, make_molecules_whole, molecule_ids
@@ -32,5 +33,6 @@ __all__ = [
     "molecule_ids",
     "periodic_snapshot",
     "sample_liquid",
+    "scaled_snapshot",
     "training_structures",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.geometry import find_mic
 
 from mlipcamp.science.structures.molecules import _masses_weighted_mean, checked_mol_ids, make_molecules_whole
@@ -201,7 +202,8 @@ def cut_clusters(
 
 def periodic_snapshot(snapshot: Atoms) -> Atoms:
     """Copy of the whole periodic box: positions wrapped into the cell (Å), pbc True,
-    no calculator, ``info['n_molecules']`` from ``arrays['mol_id']``."""
+    ``info['n_molecules']`` from ``arrays['mol_id']``; the snapshot's single-point results
+    (sample_liquid's) are kept, as wrapping changes no energy, force or stress."""
     if snapshot.cell.rank != 3:
         raise ValueError("periodic_snapshot needs a structure with a full 3D cell")
     ids = checked_mol_ids(snapshot)
@@ -209,7 +211,27 @@ def periodic_snapshot(snapshot: Atoms) -> Atoms:
     periodic.pbc = True
     periodic.wrap()
     periodic.info["n_molecules"] = int(ids.max() + 1)
+    if isinstance(snapshot.calc, SinglePointCalculator) and snapshot.pbc.all():
+        periodic.calc = SinglePointCalculator(periodic, **snapshot.calc.results)
     return periodic
+
+
+def scaled_snapshot(snapshot: Atoms, volume_factor: float) -> Atoms:
+    """The periodic box at ``volume_factor`` times its volume, every molecule moved rigidly with
+    its centre of mass (cell and centres scaled by volume_factor^(1/3); bond lengths and angles
+    unchanged), wrapped into the cell, ``info['volume_factor']`` set, no calculator. Labelled at
+    several factors, such boxes tell a model how the liquid's energy and pressure change with
+    density (the equation of state), which snapshots at one density do not."""
+    if not 0.5 <= volume_factor <= 2.0:
+        raise ValueError(f"volume_factor must lie in [0.5, 2], got {volume_factor}")
+    whole, ids, centres = _whole_and_coms(periodic_snapshot(snapshot))
+    scale = volume_factor ** (1.0 / 3.0)
+    scaled = whole.copy()
+    scaled.positions += (centres * (scale - 1.0))[ids]
+    scaled.set_cell(whole.cell * scale, scale_atoms=False)
+    scaled.wrap()
+    scaled.info["volume_factor"] = volume_factor
+    return scaled
 
 
 def training_structures(
@@ -219,10 +241,12 @@ def training_structures(
     seed: int,
     radius_ang: float | None = None,
     periodic: bool = True,
+    volume_factors: Sequence[float] = (1.0,),
 ) -> list[tuple[str, Atoms]]:
     """(kind, structure) cut from each liquid snapshot in turn: its clusters ('cluster', see
     ``cut_clusters``; drawn from one generator seeded with ``seed``), then with ``periodic`` the
-    snapshot itself ('periodic', see ``periodic_snapshot``)."""
+    snapshot itself at each of ``volume_factors`` ('periodic'; 1: ``periodic_snapshot``, with the
+    sampling potential's results; others: ``scaled_snapshot``)."""
     rng = np.random.default_rng(seed)
     structures: list[tuple[str, Atoms]] = []
     for snapshot in snapshots:
@@ -230,5 +254,8 @@ def training_structures(
             ("cluster", c) for c in cut_clusters(snapshot, cluster_size, clusters_per_snapshot, rng, radius_ang)
         ]
         if periodic:
-            structures.append(("periodic", periodic_snapshot(snapshot)))
+            structures += [
+                ("periodic", periodic_snapshot(snapshot) if factor == 1.0 else scaled_snapshot(snapshot, factor))
+                for factor in volume_factors
+            ]
     return structures

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import BaseCalculator
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import thermalize_momenta
@@ -29,9 +30,11 @@ def sample_liquid(
     The centre of mass is held at rest (ase FixCom). Initial velocities and Langevin noise
     both come from ``np.random.default_rng(seed)``, so a run is reproducible.
     Returns a snapshot after every ``interval`` steps (step 0 excluded; steps after the last
-    multiple of ``interval`` are not run): copies with no calculator, positions wrapped into
-    the cell, the constraints and arrays of ``box`` (mol_id, species_id…) kept plus momenta,
-    ``info['sample_step']`` and ``info['temperature_K']``.
+    multiple of ``interval`` are not run): copies with positions wrapped into the cell, the
+    constraints and arrays of ``box`` (mol_id, species_id…) kept plus momenta,
+    ``info['sample_step']`` and ``info['temperature_K']``, and a SinglePointCalculator holding
+    what the MD's potential computed there anyway (energy eV, unconstrained forces eV/Å, and
+    stress eV/Å³ when it gave one): a label at no cost when the potential is a level of theory.
     ``progress(step_done, n_steps)`` is called after each snapshot. ``box`` is not modified.
     """
     if len(box) == 0:
@@ -67,6 +70,9 @@ def sample_liquid(
         snapshot = atoms.copy()
         snapshot.set_constraint(copy.deepcopy(box.constraints))
         snapshot.wrap()
+        if not atoms.calc.check_state(atoms):  # results are for these positions (wrapping changes none)
+            results = {k: v for k, v in atoms.calc.results.items() if k in ("energy", "forces", "stress")}
+            snapshot.calc = SinglePointCalculator(snapshot, **results)
         snapshot.info["sample_step"] = step
         snapshot.info["temperature_K"] = temperature_K
         snapshots.append(snapshot)

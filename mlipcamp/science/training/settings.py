@@ -48,6 +48,7 @@ class MaceHyperparameters(StrictModel):
     gate: Literal["silu", "tanh", "abs", "None"] | None = None
     scaling: Literal["std_scaling", "rms_forces_scaling", "no_scaling"] | None = None
     loss: str | None = Field(None, description="e.g. weighted, ef, huber, universal")
+    compute_stress: bool | None = Field(None, description="train on stress labels (periodic data; loss stress)")
     stress_weight: float | None = Field(None, ge=0)
     virials_weight: float | None = Field(None, ge=0)
     valid_batch_size: int | None = Field(None, ge=1)
