@@ -56,3 +56,14 @@ def test_study_a_without_its_data_says_which_variable(monkeypatch):
     monkeypatch.delenv("STUDY_A_DATA", raising=False)
     with pytest.raises(CampaignError, match=r"datasets\[0\]\.path: environment variable STUDY_A_DATA"):
         load_campaign(CONFIGS / "study_a.yaml")
+
+
+def test_study_a_xtb_computes_both_kinds_for_both_liquids():
+    campaign = load_campaign(CONFIGS / "study_a_xtb.yaml")
+    assert [liquid.name for liquid in campaign.liquids] == ["EC", "EMC"]
+    assert campaign.training_pairs() == [("gfn2-xtb", "cluster"), ("gfn2-xtb", "periodic")]
+    rows = model_plan(campaign)
+    per_kind = {kind: [r for r in rows if r["data_kind"] == kind] for kind in ("cluster", "periodic")}
+    for kind_rows in per_kind.values():  # at least 3 seeds x 2 subsets per kind
+        assert len({r["seed"] for r in kind_rows}) >= 3 and len({r["subset_replica"] for r in kind_rows}) >= 2
+    assert sum(r["md_runs"] for r in rows) == 2 * len(rows)

@@ -159,6 +159,7 @@ OPTIONAL_VALUES = {
     "stage_two_lr": 0.0005,
     "stage_two_energy_weight": 500.0,
     "stage_two_forces_weight": 50.0,
+    "stage_two_stress_weight": 70.0,
 }
 
 

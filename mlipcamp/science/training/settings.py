@@ -67,6 +67,7 @@ class MaceHyperparameters(StrictModel):
     stage_two_lr: float | None = Field(None, gt=0)
     stage_two_energy_weight: float | None = Field(None, ge=0)
     stage_two_forces_weight: float | None = Field(None, ge=0)
+    stage_two_stress_weight: float | None = Field(None, ge=0)
 
     def identity(self) -> dict:
         """The settings that define a model (unset optional flags left out), as JSON types."""
