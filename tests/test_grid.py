@@ -57,6 +57,8 @@ def test_dataset_sizes_per_data_kind(tmp_path):
     assert sizes == {("cluster", 20), ("cluster", 40), ("periodic", None)}
     with pytest.raises(CampaignError, match=r"training\.dataset_sizes"):
         campaign_with(tmp_path, dataset_sizes={"clusters": [20]})
+    with pytest.raises(CampaignError, match=r"training\.dataset_sizes: no sizes for the periodic data"):
+        campaign_with(tmp_path, data_kinds=["cluster", "periodic"], dataset_sizes={"cluster": [20]})
 
 
 def test_subsets_are_reproducible_distinct_and_nested():

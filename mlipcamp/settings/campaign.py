@@ -337,6 +337,9 @@ class Training(StrictModel):
     )
     mace: MaceHyperparameters = MaceHyperparameters()
 
+    fine_tuning: FineTuning | None = None
+    hyperparameter_scan: HyperparameterScan | None = None
+
     @field_validator("e0s")
     @classmethod
     def _elements(cls, e0s: str | dict[str, float]) -> str | dict[str, float]:
@@ -344,9 +347,6 @@ class Training(StrictModel):
         if unknown or e0s == {}:
             raise ValueError(f"given E0s must be keyed by element symbols, got {unknown or 'none'}")
         return e0s
-
-    fine_tuning: FineTuning | None = None
-    hyperparameter_scan: HyperparameterScan | None = None
 
     @model_validator(mode="after")
     def _scan_settings_valid(self) -> Training:
@@ -360,7 +360,7 @@ class Training(StrictModel):
 
     def sizes(self, kind: str) -> list[int | None]:
         """Training-set sizes of the models trained on one data kind."""
-        return self.dataset_sizes.get(kind, [None]) if isinstance(self.dataset_sizes, dict) else self.dataset_sizes
+        return self.dataset_sizes[kind] if isinstance(self.dataset_sizes, dict) else self.dataset_sizes
 
     @property
     def fine_tuning_settings(self) -> MaceHyperparameters:
@@ -422,6 +422,9 @@ class Campaign(StrictModel):
                 )
         if not pairs:
             raise ValueError("training.data_kinds: none of them is sampled or imported")
+        sizes = self.training.dataset_sizes
+        if isinstance(sizes, dict) and (missing := sorted({k for _, k in pairs} - set(sizes))):
+            raise ValueError(f"training.dataset_sizes: no sizes for the {', '.join(missing)} data")
         return self
 
     @model_validator(mode="after")
@@ -443,7 +446,7 @@ class Campaign(StrictModel):
         e0s, levels = self.training.e0s, self.training_levels
         if isinstance(e0s, dict) and len(levels) > 1:
             raise ValueError(f"training.e0s: given values hold for one level of theory; this campaign trains {levels}")
-        for level in levels if e0s in ("isolated_atoms",) or isinstance(e0s, dict) else []:
+        for level in levels if e0s == "isolated_atoms" or isinstance(e0s, dict) else []:
             given = self._isolated_atoms(level) if e0s == "isolated_atoms" else {atomic_numbers[s] for s in e0s}
             if missing := self._elements(level) - set(given):
                 source = (
