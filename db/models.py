@@ -300,3 +300,20 @@ class RankingStabilityRow(Base):
     n_draws: Mapped[int] = mapped_column(Integer)
     min_resolvable_difference: Mapped[float] = mapped_column(Float)  # observable's unit
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RunLease(Base):
+    """The run of a campaign in progress: who holds it and when it last said it is alive.
+
+    One row per running campaign; a second run of the campaign against the same database is
+    refused while the lease is fresh (``mlipcamp.db.leases``).
+    """
+
+    __tablename__ = "run_lease"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    workdir: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -17,7 +17,11 @@ GPU = "GPU"  # Dask resource of workers with GPUs (jobqueue GPU profiles: GPU=1 
 # above 128 KiB is mmapped and unmapped anew: MACE training ran 2.3× slower per epoch. Workers of
 # local clusters started under this configuration keep glibc's default; batch-job workers get it
 # through DASK_INTERNAL_INHERIT_CONFIG, which dask reads when it is imported.
-WORKER_DASK_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# Workers also leave Ctrl-C to the run (mlipcamp.flows.worker_setup).
+WORKER_DASK_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.preload": ["mlipcamp.flows.worker_setup"],
+}
 
 
 def worker_config_export() -> str:

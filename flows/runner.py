@@ -27,7 +27,7 @@ def open_campaign(
     mlipcamp.db.engine.DatabaseError when the database cannot be reached.
     """
     campaign = load_campaign(config_path)
-    workdir = Path(workdir or Path("runs") / campaign.name).resolve()
+    workdir = campaign_workdir(campaign, workdir)
     db_path = workdir / "mlipcamp.sqlite"
     url = campaign.database_url or sqlite_url(db_path)
     hint = f"run `mlipcamp run {config_path}` first"
@@ -45,6 +45,11 @@ def open_campaign(
     return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id)
 
 
+def campaign_workdir(campaign: Campaign, workdir: str | Path | None) -> Path:
+    """The work directory of a run: the one given, else runs/<campaign name>; absolute."""
+    return Path(workdir or Path("runs") / campaign.name).resolve()
+
+
 def prefect_environment(workdir: Path, verbose: bool) -> None:
     """Settings read by Prefect at import time: keep its state under the work directory unless set."""
     os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
@@ -53,14 +58,18 @@ def prefect_environment(workdir: Path, verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
+# A loaded 2-core machine has taken 38 s to start the temporary server; Prefect's default waits 20.
+SERVER_START_TIMEOUT_S = 180
+
+
 @contextmanager
 def prefect_api() -> Iterator[str]:
     """The Prefect API URL in use; starts one temporary server when PREFECT_API_URL is unset.
 
     Exporting its URL means every Dask worker reports to the same server instead of
-    starting a server of its own.
+    starting a server of its own. The server runs in a session of its own, so a Ctrl-C meant for
+    the run leaves it up to record how the run ended; it dies with this process, however that ends.
     """
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if url := os.environ.get("PREFECT_API_URL"):
@@ -69,8 +78,16 @@ def prefect_api() -> Iterator[str]:
     os.environ.setdefault(
         "PREFECT_SERVER_ANALYTICS_ENABLED", "false"
     )  # no network here; the server would only log errors
-    server = SubprocessASGIServer()
-    server.start()
+    server = _temporary_server()
+    try:
+        server.start(timeout=SERVER_START_TIMEOUT_S)
+    except RuntimeError as exc:
+        server.stop()
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CampaignError(
+            f"the temporary Prefect server did not answer within {SERVER_START_TIMEOUT_S} s ({first_line}); "
+            "start one with `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        ) from None
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
@@ -81,6 +98,38 @@ def prefect_api() -> Iterator[str]:
         APILogWorker.drain_all(timeout=5)  # send the last logs while the server still listens
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+def _temporary_server():
+    """Prefect's SubprocessASGIServer, its uvicorn started in a new session and killed with us."""
+    import subprocess
+    import sys
+
+    import prefect
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    from mlipcamp.processes import die_with_parent
+
+    class DetachedServer(SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen:
+            """Prefect 3.8's own command, with the session and the parent-death signal."""
+            app = [
+                "--app-dir",
+                str(prefect.__module_path__.parent),
+                "--factory",
+                "prefect.server.api.server:create_app",
+            ]
+            options = ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+            server_env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+            return subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", *app, *options],
+                env={**os.environ, **server_env, **get_current_settings().to_environment_variables(exclude_unset=True)},
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
+            )
+
+    return DetachedServer()
 
 
 def run(config: Campaign, ws: Workspace) -> str:

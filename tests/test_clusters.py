@@ -151,7 +151,9 @@ def test_local_workers_keep_glibc_malloc_defaults(configured, monkeypatch):
         Client(cluster) as client,
     ):
         [value] = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).values()
+        [sigint] = client.run(lambda: __import__("signal").getsignal(2) == 1).values()  # SIG_IGN
     assert value == (None if configured else "65536")
+    assert sigint == configured  # a terminal's Ctrl-C is the run's to handle
 
 
 def test_batch_job_workers_get_the_campaign_dask_config():

@@ -55,22 +55,47 @@ def run(
     workdir: WorkdirOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's task logs")] = False,
 ) -> None:
-    """Run or resume a campaign: only what is missing from the database is computed."""
-    campaign, ws = open_workspace(config, workdir, create=True)
-    from mlipcamp.flows.runner import prefect_api, prefect_environment
+    """Run or resume a campaign: only what is missing from the database is computed.
 
-    prefect_environment(Path(ws.workdir), verbose)
+    One run per campaign at a time: a second one, in the same work directory or against the same
+    database, is refused. Ctrl-C or SIGTERM stops the run and everything it started; running it
+    again resumes."""
+    from mlipcamp.flows.run_lock import CampaignRunning, database_lease, workdir_lock
+    from mlipcamp.flows.runner import campaign_workdir, prefect_api, prefect_environment
+    from mlipcamp.processes import interrupts_stop_the_run
+    from mlipcamp.settings.campaign import CampaignError, load_campaign
+
+    try:
+        campaign = load_campaign(config)
+    except CampaignError as exc:
+        fail(str(exc), code=2)
+    path = campaign_workdir(campaign, workdir)
+    try:
+        with workdir_lock(path, campaign.name):
+            campaign, ws = open_workspace(config, path, create=True)
+            with database_lease(ws.db_url, ws.campaign_id, campaign.name, ws.workdir):
+                prefect_environment(path, verbose)
+                with interrupts_stop_the_run(), prefect_api() as api_url:
+                    _run(campaign, ws, api_url)
+    except CampaignRunning as exc:
+        fail(str(exc), code=4)
+    except CampaignError as exc:
+        fail(str(exc), code=2)
+    except KeyboardInterrupt:
+        fail(f"interrupted; what finished is stored: resume with `mlipcamp run {config} --workdir {path}`", code=130)
+
+
+def _run(campaign: Campaign, ws: Workspace, api_url: str) -> None:
+    from mlipcamp.flows.runner import run as run_flow
+
     started = time.perf_counter()
     console.print(f"[bold]campaign {campaign.name}[/] → {ws.workdir}")
-    with prefect_api() as api_url:
-        console.print(f"Prefect API: {api_url}")
-        from mlipcamp.flows.runner import run as run_flow
-
-        with StageProgress(ws, campaign):
-            try:
-                report = run_flow(campaign, ws)
-            except Exception as exc:
-                fail(f"campaign {campaign.name} did not finish: {exc}", code=1)
+    console.print(f"Prefect API: {api_url}")
+    with StageProgress(ws, campaign):
+        try:
+            report = run_flow(campaign, ws)
+        except Exception as exc:
+            fail(f"campaign {campaign.name} did not finish: {exc}", code=1)
     console.print(f"[green]done[/] in {time.perf_counter() - started:.0f} s")
     _print_sensitivity(ws, campaign.name)
     _print_failures(ws, campaign)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlipcamp.processes import die_with_parent
 from mlipcamp.science.datasets import ENERGY_KEY, FORCES_KEY, STRESS_KEY
 from mlipcamp.science.devices import resolve_device
 from mlipcamp.science.training import mace_runner
@@ -202,7 +203,9 @@ def train_mace(
     with open(log_path, "w") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
-        returncode = subprocess.run(command, cwd=work_dir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        returncode = subprocess.run(
+            command, cwd=work_dir, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()
+        ).returncode
     train_time_s = time.perf_counter() - start
     lines = log_path.read_text(errors="replace").splitlines()[1:]
     tail = "\n".join(lines[-_LOG_TAIL_LINES:])
