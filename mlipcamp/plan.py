@@ -24,7 +24,7 @@ GROUP_COLUMNS = ("purpose", "level_of_theory", "data_kind", "dataset_sizes", "su
 
 def model_plan(campaign: Campaign) -> list[dict]:
     """One row per model the campaign trains, in training order (``PLAN_COLUMNS``)."""
-    md_steps = campaign.md.total_steps
+    md_steps = campaign.md.steps_with_thermalization
     rows = []
     for planned in campaign.planned_models():
         runs = len(campaign.liquids) if planned.simulated else 0

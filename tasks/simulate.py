@@ -40,7 +40,7 @@ def simulate_liquid(
             "simulate",
             model=model.file_sha256,
             box=box.key,
-            md=md.model_dump(mode="json"),
+            md=md.identity(),
             temperature_K=liquid.temperature,
             pressure_bar=pressure_bar,
         )
@@ -113,7 +113,7 @@ def simulate_liquid(
             timestep_fs=md.timestep,
             n_steps_target=md.total_steps,
             status=fields["status"],
-            settings=md.model_dump(mode="json") | {"temperature_K": liquid.temperature, "pressure_bar": pressure_bar},
+            settings=md.identity() | {"temperature_K": liquid.temperature, "pressure_bar": pressure_bar},
         )
         for field, value in fields.items():
             setattr(run, field, value)

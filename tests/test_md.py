@@ -712,3 +712,47 @@ def test_npt_at_the_nvt_pressure_keeps_the_nvt_density(tmp_path):
     npt = kept("npt", float(nvt["pressure_bar"]), 3000, "npt")
     assert npt["density_g_cm3"] == pytest.approx(1.2, rel=0.03)
     assert npt["temperature_K"] == pytest.approx(130.0, rel=0.05)
+
+
+THERMALIZED = dict(RESTART, thermalization_steps=30)
+
+
+def test_thermalization_runs_nvt_first_and_npt_starts_where_it_ends(tmp_path):
+    settings = md_settings(**THERMALIZED)
+    calls = []
+    result = run(argon_box(), ArgonLJ(), settings, tmp_path / "run", progress=lambda *a: calls.append(a))
+    stage = read_md_log(tmp_path / "run" / "thermalization" / "md_log.csv")
+    np.testing.assert_array_equal(stage["step"], np.arange(0, 31, 5))
+    assert np.all(stage["volume_ang3"] == stage["volume_ang3"][0])  # NVT: the packing density
+    production = read_md_log(result.log_path)
+    assert result.n_steps_done == 60 and production["step"][-1] == 60
+    assert production["volume_ang3"][-1] != production["volume_ang3"][0]  # then the barostat acts
+    start = read_trajectory(result.traj_path)["positions"][0]
+    thermalized = load_checkpoint(tmp_path / "run" / "thermalization" / CHECKPOINT_NAME)["positions"]
+    np.testing.assert_array_equal(start, thermalized.astype(start.dtype))  # frames are float32; starts where it ended
+    assert calls[0] == (5, 90) and calls[-1] == (90, 90)  # progress counts both stages
+
+
+@pytest.mark.parametrize("crash_at", [20, 48], ids=["in-thermalization", "in-production"])
+def test_thermalized_run_resumes_bit_for_bit(tmp_path, crash_at):
+    settings = md_settings(**THERMALIZED)
+    whole = run(argon_box(), ArgonLJ(), settings, tmp_path / "whole")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(argon_box(), ArgonLJ(crash_at=crash_at), settings, tmp_path / "cut")
+    resumed = run(argon_box(), ArgonLJ(), settings, tmp_path / "cut")
+    assert resumed.log_path.read_text() == whole.log_path.read_text()
+    final_whole, final_resumed = load_checkpoint(whole.checkpoint_path), load_checkpoint(resumed.checkpoint_path)
+    for key in final_whole:
+        np.testing.assert_array_equal(final_resumed[key], final_whole[key], err_msg=key)
+
+
+def test_thermalization_is_for_npt_runs():
+    with pytest.raises(ValidationError, match="thermalization_steps: applies to NPT runs"):
+        md_settings(**NVT, n_steps=10, thermalization_steps=5)
+
+
+def test_thermalization_enters_the_identity_only_when_asked_for():
+    assert "thermalization_steps" not in md_settings(n_steps=10).identity()
+    settings = md_settings(n_steps=10, equilibration_steps=5, thermalization_steps=7)
+    assert settings.identity()["thermalization_steps"] == 7
+    assert settings.total_steps == 15 and settings.steps_with_thermalization == 22

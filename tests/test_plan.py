@@ -20,7 +20,7 @@ def test_study_b_plan_has_one_row_per_model_with_its_factors():
     assert rows[0]["purpose"] == "base"  # fine-tuning needs its base first
     for row in rows:
         assert row["md_runs"] == (0 if row["purpose"] == "scan" else len(campaign.liquids))
-        assert row["md_steps"] == row["md_runs"] * campaign.md.total_steps
+        assert row["md_steps"] == row["md_runs"] * campaign.md.steps_with_thermalization
     groups = grouped_plan(rows)
     assert sum(g["models"] for g in groups) == len(rows)
     grid = next(g for g in groups if g["purpose"] == "grid")
@@ -35,7 +35,7 @@ def test_cost_counts_sampling_labelling_training_and_md():
     assert cost["sample", "snapshots"] == snapshots == 10
     assert cost["label", "structures at gfn2-xtb"] == snapshots * s.clusters_per_snapshot  # clusters only
     assert cost["train", "models"] == 2 and cost["train", "epochs"] == 2 * campaign.training.mace.max_num_epochs
-    assert cost["simulate", "MD steps"] == 2 * campaign.md.total_steps
+    assert cost["simulate", "MD steps"] == 2 * campaign.md.steps_with_thermalization
 
 
 def test_plan_csv_is_the_model_plan():

@@ -6,6 +6,8 @@ the frames and ``trajectory.npz`` (``files``) and every ``checkpoint_interval`` 
 checkpoint recorded and resumes, reproducing the uninterrupted run bit for bit (for a
 deterministic calculator). At every log step the stability watch (``stability``) checks the
 state; the first failure ends the run early with ``stopped_reason`` set instead of raising.
+An NPT run with ``thermalization_steps`` first runs that many Langevin NVT steps at the packing
+density, resumable in the same way in ``out_dir/thermalization``, and starts from where they end.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from mlipcamp.science.md.engine import MDEngine, check_conditions, make_engine
 from mlipcamp.science.md.files import TRAJ_NAME, Recorder
 from mlipcamp.science.md.settings import MolecularDynamics
 from mlipcamp.science.md.stability import StabilityWatch
+
+THERMALIZATION_DIR = "thermalization"  # the NVT stage's own files and checkpoint, inside the run's directory
 
 
 @dataclass
@@ -74,6 +78,12 @@ def run_md(
         raise ValueError("run_md needs atoms.arrays['mol_id'] (molecule index of every atom)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if md.thermalization_steps:
+        thermalized = _thermalize(atoms, calculator, md, temperature_K, out_dir / THERMALIZATION_DIR, progress)
+        if isinstance(thermalized, MDRunResult):  # stopped by the stability watch
+            return thermalized
+        atoms, offset = thermalized, md.thermalization_steps
+        progress = (lambda done, total: outer(offset + done, offset + total)) if (outer := progress) else None
     traj_path, checkpoint_path = out_dir / TRAJ_NAME, out_dir / CHECKPOINT_NAME
     prints = fingerprint(md, temperature_K, pressure_bar, atoms)
     checkpoint = load_checkpoint(checkpoint_path, prints) if checkpoint_path.exists() else None
@@ -120,6 +130,36 @@ def run_md(
         traj_path=traj_path,
         checkpoint_path=checkpoint_path,
     )
+
+
+def _thermalize(
+    atoms: Atoms,
+    calculator,
+    md: MolecularDynamics,
+    temperature_K: float,
+    out_dir: Path,
+    progress: Callable[[int, int], None] | None,
+) -> Atoms | MDRunResult:
+    """Run (or resume) the Langevin NVT stage of ``md.thermalization_steps`` in ``out_dir``; the box
+    it ends with (``atoms`` with new positions), or its result if the stability watch stopped it."""
+    stage = md.model_copy(
+        update={
+            "ensemble": "nvt",
+            "thermalization_steps": 0,
+            "equilibration_steps": 0,
+            "n_steps": md.thermalization_steps,
+        }
+    )
+    total = md.thermalization_steps + md.total_steps
+    result = run_md(
+        atoms, calculator, stage, temperature_K, None, out_dir, progress and (lambda d, _: progress(d, total))
+    )
+    if result.stopped_reason is not None:
+        return result
+    final = load_checkpoint(result.checkpoint_path, fingerprint(stage, temperature_K, None, atoms))
+    thermalized = atoms.copy()
+    thermalized.set_positions(final.positions)
+    return thermalized
 
 
 def _advance(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlipcamp.schema import Density, StrictModel, Time
 
@@ -32,6 +32,12 @@ class MolecularDynamics(StrictModel):
     n_molecules: int = Field(ge=2, description="molecules in the production box")
     ensemble: Literal["npt", "nvt"] = Field("npt", description="npt: isotropic MTK; nvt: Langevin (study B)")
     timestep: Time = 1.0
+    thermalization_steps: int = Field(
+        0,
+        ge=0,
+        description="NPT only: Langevin NVT steps at the packing density before the barostat starts, so that "
+        "the strain of a freshly packed box relaxes instead of kicking the barostat; not analysed",
+    )
     equilibration_steps: int = Field(0, ge=0, description="steps before production, recorded too")
     n_steps: int = Field(gt=0, description="production steps")
     thermostat_damping: Time = Field(100.0, description="NPT thermostat time constant; NVT Langevin friction = 1/this")
@@ -42,7 +48,23 @@ class MolecularDynamics(StrictModel):
     stability: Stability = Stability()
     seed: int = Field(0, ge=0)
 
+    @model_validator(mode="after")
+    def _thermalization_before_a_barostat(self) -> MolecularDynamics:
+        if self.thermalization_steps and self.ensemble != "npt":
+            raise ValueError("thermalization_steps: applies to NPT runs (an NVT run's equilibration_steps thermalize)")
+        return self
+
+    def identity(self) -> dict:
+        """The settings as JSON, ``thermalization_steps`` left out when 0 (runs from before it existed
+        keep their keys)."""
+        return self.model_dump(mode="json", exclude={"thermalization_steps"} if not self.thermalization_steps else None)
+
     @property
     def total_steps(self) -> int:
         """Equilibration plus production steps."""
         return self.equilibration_steps + self.n_steps
+
+    @property
+    def steps_with_thermalization(self) -> int:
+        """Every step a run integrates: thermalization, equilibration and production."""
+        return self.thermalization_steps + self.total_steps

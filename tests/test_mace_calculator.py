@@ -1,0 +1,84 @@
+"""The MACE calculator gives the same bits on its first call as on later ones, so an MD run resumed
+from any checkpoint (whose first forces come from a first call) follows the uninterrupted run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from random_mace import save_random_mace
+
+from mlipcamp.science.md import MolecularDynamics, run_md
+from mlipcamp.science.structures import build_box
+
+FIRST_CALLS = """
+import sys
+import numpy as np
+from mlipcamp.science.mace_calculator import mace_calculator
+from mlipcamp.science.structures import build_box
+
+box = build_box([("C1COC(=O)O1", 8)], 1.32, seed=5)
+calc = mace_calculator(sys.argv[1], "cpu", "float64", 1)
+forces = []
+for _ in range(3):
+    calc.reset()
+    box.calc = calc
+    forces.append(box.get_forces().copy())
+print(max(float(np.abs(f - forces[-1]).max()) for f in forces))
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A random MACE model with forces of liquid size (chaotic MD), for H, C and O."""
+    path = tmp_path_factory.mktemp("mace") / "random.model"
+    return save_random_mace(path, [1, 6, 8], r_max=5.0, channels=16, interaction_scale=1.0)
+
+
+def test_first_call_gives_the_same_bits_as_later_calls(model):
+    # a fresh process: TorchScript's executor state is per process
+    out = subprocess.run([sys.executable, "-c", FIRST_CALLS, str(model)], capture_output=True, text=True, check=True)
+    assert float(out.stdout.strip().splitlines()[-1]) == 0.0
+
+
+@pytest.mark.slow
+def test_md_resumed_from_any_checkpoint_follows_the_uninterrupted_run(model, tmp_path):
+    """400 steps of NPT with checkpoints every 50: resumed from each of four checkpoints (each in a
+    fresh calculator, as a new process would), the final state equals the uninterrupted one."""
+    from mlipcamp.science.mace_calculator import mace_calculator
+
+    box = build_box([("C1COC(=O)O1", 8)], 1.32, seed=5)
+    md = MolecularDynamics(
+        n_molecules=8,
+        n_steps=400,
+        log_interval=10,
+        trajectory_interval=10,
+        checkpoint_interval=50,
+        stability={"check_connectivity": False, "density_window": [0.0, 10.0], "max_force": 1e6},
+    )
+    copies = tmp_path / "copies"
+
+    def keep_checkpoint(done: int, total: int) -> None:
+        if done in (100, 200, 250, 350):
+            shutil.copytree(tmp_path / "whole", copies / str(done))
+
+    whole = run_md(
+        box, mace_calculator(model, "cpu", "float64", 1), md, 313.0, 1.0, tmp_path / "whole", keep_checkpoint
+    )
+    final = np.load(whole.checkpoint_path)
+    # chaos: a run from a slightly different start ends far away, so equal bits mean an exact resume
+    nudged = box.copy()
+    nudged.positions[0, 0] += 1e-12
+    other = run_md(nudged, mace_calculator(model, "cpu", "float64", 1), md, 313.0, 1.0, tmp_path / "nudged")
+    assert np.abs(np.load(other.checkpoint_path)["positions"] - final["positions"]).max() > 1e-8
+    for step in (100, 200, 250, 350):
+        resumed = run_md(box, mace_calculator(model, "cpu", "float64", 1), md, 313.0, 1.0, copies / str(step))
+        assert resumed.resumed_from_step == step
+        again = np.load(resumed.checkpoint_path)
+        for key in ("positions", "momenta", "cell"):
+            np.testing.assert_array_equal(again[key], final[key], err_msg=f"{key}, resumed from step {step}")
+        assert resumed.log_path.read_text() == whole.log_path.read_text()
