@@ -191,3 +191,7 @@ def test_a_layer_violation_is_caught(rule, monkeypatch):
     monkeypatch.setitem(GRAPH, "mlipcamp.science.devices", GRAPH["mlipcamp.science.devices"] | {"prefect"})
     with pytest.raises(AssertionError):
         rule()
+
+
+def test_process_helpers_import_nothing_of_ours():
+    assert offenders("mlipcamp.processes", (*ORCHESTRATION, *PERSISTENCE, *OURS)) == []
