@@ -6,10 +6,15 @@ import ctypes
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+
+import psutil
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+GRACE_S = 10.0  # an interrupted run that has not unwound by then is stopped hard
 
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
@@ -31,13 +36,34 @@ def die_with_parent() -> Callable[[], None] | None:
 
 
 @contextmanager
-def interrupts_stop_the_run() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, as Ctrl-C does, so that a run
-    told to stop by its batch system or a closed terminal unwinds and stops what it started."""
-    signals = (signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in signals}
+def interrupts_stop_the_run(stopped_message: str, grace_s: float = GRACE_S) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread once, so that the run
+    unwinds and stops what it started; later signals are ignored. A KeyboardInterrupt can land
+    inside library code that then never finishes unwinding: if the process still runs
+    ``grace_s`` seconds after the signal, every descendant is killed, ``stopped_message`` printed
+    to stderr and the process exits with 130."""
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    stopping = threading.Event()
+
+    def deadline() -> None:
+        time.sleep(grace_s)
+        for child in psutil.Process().children(recursive=True):
+            with suppress(psutil.Error):
+                child.kill()
+        sys.stderr.write(f"{stopped_message}\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    def handler(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        threading.Thread(target=deadline, name="mlipcamp-stop-deadline", daemon=True).start()
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -134,3 +134,31 @@ def test_workdir_that_is_a_file_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(CampaignError, match="cannot be written: File exists"), workdir_lock(tmp_path / "file", "d"):
         pass
+
+
+STUCK_RUN = """
+import subprocess, sys, time
+from mlipcamp.processes import interrupts_stop_the_run
+
+with interrupts_stop_the_run("stopped: resume with X", grace_s=1.0):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    print(child.pid, flush=True)
+    while True:  # library code that swallows the KeyboardInterrupt and never unwinds
+        try:
+            time.sleep(100)
+        except KeyboardInterrupt:
+            pass
+"""
+
+
+def test_a_run_that_does_not_unwind_is_stopped_hard_after_the_grace_time():
+    import psutil
+
+    run = subprocess.Popen([sys.executable, "-c", STUCK_RUN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = psutil.Process(int(run.stdout.readline()))
+    start = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 130 and stderr.strip() == "stopped: resume with X"
+    assert time.monotonic() - start < 5
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE

@@ -43,7 +43,7 @@ MD = {
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 
@@ -193,12 +193,12 @@ def test_unstable_run_is_stored_with_its_reason_and_not_analysed(tmp_path, prefe
         session.expunge(run)
         assert run.status == "unstable" and run.n_steps_done == 0
         assert run.error.startswith("step 0: force ") and "exceeds 1e-06 eV/Å" in run.error
-        assert run.settings == md.model_dump(mode="json") | {"temperature_K": 300.0, "pressure_bar": 1.0}
+        assert run.settings == md.identity() | {"temperature_K": 300.0, "pressure_bar": 1.0}
         assert run.key == step_key(
             "simulate",
             model=session.get(Model, model_id).file_sha256,
             box="b" * 64,
-            md=md.model_dump(mode="json"),
+            md=md.identity(),
             temperature_K=300.0,
             pressure_bar=1.0,
         )

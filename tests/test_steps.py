@@ -17,7 +17,7 @@ from mlipcamp.tasks.workspace import Workspace
 def prefect_harness(tmp_path_factory):
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 

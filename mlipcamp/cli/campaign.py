@@ -70,19 +70,20 @@ def run(
     except CampaignError as exc:
         fail(str(exc), code=2)
     path = campaign_workdir(campaign, workdir)
+    stopped = f"interrupted; what finished is stored: resume with `mlipcamp run {config} --workdir {path}`"
     try:
         with workdir_lock(path, campaign.name):
             campaign, ws = open_workspace(config, path, create=True)
             with database_lease(ws.db_url, ws.campaign_id, campaign.name, ws.workdir):
                 prefect_environment(path, verbose)
-                with interrupts_stop_the_run(), prefect_api() as api_url:
+                with interrupts_stop_the_run(f"error: {stopped}"), prefect_api() as api_url:
                     _run(campaign, ws, api_url)
     except CampaignRunning as exc:
         fail(str(exc), code=4)
     except CampaignError as exc:
         fail(str(exc), code=2)
     except KeyboardInterrupt:
-        fail(f"interrupted; what finished is stored: resume with `mlipcamp run {config} --workdir {path}`", code=130)
+        fail(stopped, code=130)
 
 
 def _run(campaign: Campaign, ws: Workspace, api_url: str) -> None:
