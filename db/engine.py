@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -24,9 +25,30 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
+def sqlite_read_url(path: str | Path) -> str:
+    """URL of a SQLite file for reading: the plain URL where its directory is writable, else read-only.
+
+    A WAL database needs its ``-shm`` file: in a read-only directory (archived results) SQLite can
+    only create it if it exists already. A cleanly closed database has no ``-wal`` file, so all its
+    data is in the main file and it is opened ``immutable``; one left with a ``-wal`` file (a killed
+    run) is opened ``mode=ro`` and reads the log too, if its ``-shm`` file is there.
+    """
+    path = Path(path).resolve()
+    if os.access(path.parent, os.W_OK) and os.access(path, os.W_OK):
+        return sqlite_url(path)
+    wal = path.with_name(path.name + "-wal")
+    return f"sqlite:///file:{path}?mode=ro{'' if wal.exists() else '&immutable=1'}&uri=true"
+
+
+def is_read_only(url: str) -> bool:
+    return url.startswith("sqlite:///file:") and "mode=ro" in url
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     """One engine per URL and process; SQLite gets WAL, a busy timeout and foreign keys."""
+    if is_read_only(url):
+        return create_engine(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
@@ -63,13 +85,34 @@ def alembic_config(url: str) -> Config:
 
 
 def init_db(url: str) -> None:
-    """Create or upgrade the schema to the newest Alembic revision."""
+    """Create or upgrade the schema to the newest Alembic revision (a read-only one is only checked)."""
+    if is_read_only(url):
+        _check_revision(url)
+        return
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         command.upgrade(alembic_config(url), "head")
     except Exception as exc:  # the driver's own exception types differ per backend
         raise DatabaseError(f"database {redact(url)} cannot be opened or migrated: {exc}") from exc
+
+
+def _check_revision(url: str) -> None:
+    """Refuse a read-only database whose schema this version cannot read."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    try:
+        with get_engine(url).connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except Exception as exc:  # the driver's own exception types differ per backend
+        raise DatabaseError(f"database {redact(url)} cannot be read: {exc}") from exc
+    if current != head:
+        raise DatabaseError(
+            f"database {redact(url)} is read-only and at schema revision {current}; this mlipcamp reads "
+            f"{head}: open it once where it can be written (any mlipcamp command) to upgrade it"
+        )
 
 
 def redact(url: str) -> str:

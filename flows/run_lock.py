@@ -11,7 +11,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mlipcamp.db.engine import session_scope
-from mlipcamp.db.leases import RENEW_S, Holder, LeaseHeld, acquire_lease, release_lease, renew_lease
+from mlipcamp.db.leases import RENEW_S, STALE_AFTER_S, Holder, LeaseHeld, acquire_lease, release_lease, renew_lease
 from mlipcamp.settings.campaign import CampaignError
 
 LOCK_NAME = "run.lock"
@@ -79,9 +81,16 @@ def database_lease(db_url: str, campaign_id: int, campaign: str, workdir: str) -
         while not stop.wait(RENEW_S):
             try:
                 with session_scope(db_url) as session:
-                    renew_lease(session, campaign_id, holder.token)
+                    if renew_lease(session, campaign_id, holder.token):
+                        continue
             except Exception:  # a database hiccup: the next renewal tries again
                 continue
+            sys.stderr.write(
+                f"error: campaign {campaign}: another run took its lease in the database (not renewed for "
+                f"{STALE_AFTER_S} s): stopping this one\n"
+            )
+            os.kill(os.getpid(), signal.SIGTERM)  # stops the run as a Ctrl-C does
+            return
 
     thread = threading.Thread(target=renew, name="mlipcamp-lease", daemon=True)
     thread.start()
@@ -90,5 +99,8 @@ def database_lease(db_url: str, campaign_id: int, campaign: str, workdir: str) -
     finally:
         stop.set()
         thread.join()
-        with session_scope(db_url) as session:
-            release_lease(session, campaign_id, holder.token)
+        try:
+            with session_scope(db_url) as session:
+                release_lease(session, campaign_id, holder.token)
+        except Exception:  # a full disk or a lost database: the lease goes stale (its pid is gone) instead
+            pass

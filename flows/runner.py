@@ -7,8 +7,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
-from mlipcamp.db.engine import init_db, redact, session_scope, sqlite_url
+from mlipcamp.db.engine import init_db, redact, session_scope, sqlite_read_url, sqlite_url
 from mlipcamp.db.records import register_campaign
 from mlipcamp.settings.campaign import Campaign, CampaignError, load_campaign
 from mlipcamp.tasks.workspace import Workspace
@@ -29,7 +30,7 @@ def open_campaign(
     campaign = load_campaign(config_path)
     workdir = campaign_workdir(campaign, workdir)
     db_path = workdir / "mlipcamp.sqlite"
-    url = campaign.database_url or sqlite_url(db_path)
+    url = campaign.database_url or (sqlite_url(db_path) if create else sqlite_read_url(db_path))
     hint = f"run `mlipcamp run {config_path}` first"
     if not create and campaign.database_url is None and not db_path.exists():
         raise CampaignNotRun(f"no results for campaign {campaign.name} in {workdir}: {hint}")
@@ -113,7 +114,8 @@ def _temporary_server():
 
     class DetachedServer(SubprocessASGIServer):
         def _run_uvicorn_command(self) -> subprocess.Popen:
-            """Prefect 3.8's own command, with the session and the parent-death signal."""
+            """Prefect 3.8's own command, with the session and the parent-death signal; its output
+            goes to server.log in PREFECT_HOME, not to the run's terminal."""
             app = [
                 "--app-dir",
                 str(prefect.__module_path__.parent),
@@ -122,14 +124,33 @@ def _temporary_server():
             ]
             options = ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
             server_env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-            return subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", *app, *options],
-                env={**os.environ, **server_env, **get_current_settings().to_environment_variables(exclude_unset=True)},
-                start_new_session=True,
-                preexec_fn=die_with_parent(),
-            )
+            settings = get_current_settings()
+            with _server_log(Path(settings.home) / "server.log") as log:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", *app, *options],
+                    env={**os.environ, **server_env, **settings.to_environment_variables(exclude_unset=True)},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent(),
+                )
 
     return DetachedServer()
+
+
+@contextmanager
+def _server_log(path: Path) -> Iterator[int | IO[bytes]]:
+    """The server's log file, appended to; /dev/null where it cannot be written (a full disk)."""
+    import subprocess
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = path.open("ab")
+    except OSError:
+        yield subprocess.DEVNULL
+        return
+    with log:
+        yield log
 
 
 def run(config: Campaign, ws: Workspace) -> str:

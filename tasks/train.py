@@ -196,10 +196,6 @@ def _train(
 ) -> dict:
     """Train in a scratch directory (E0s fitted to the training set unless given); the model row's
     fields, status ok or failed with the reason."""
-    work_dir = ws.scratch("train", key[:16])
-    files = {}
-    for split in ("train", "valid"):
-        files[split] = write_extxyz(*members[split], path=work_dir / f"{split}.extxyz")
     train_atoms, train_energies = members["train"].atoms, members["train"].energies_eV
     if hyper.batch_size > len(train_atoms):
         logger.warning(
@@ -213,6 +209,10 @@ def _train(
     if e0s is None:
         e0s = fit_e0s([a.numbers for a in train_atoms], train_energies)
     try:
+        work_dir = ws.scratch("train", key[:16])
+        files = {
+            split: write_extxyz(*members[split], path=work_dir / f"{split}.extxyz") for split in ("train", "valid")
+        }
         result = train_mace(
             files["train"],
             files["valid"],
@@ -224,10 +224,11 @@ def _train(
             n_threads=execution.n_threads,
             base_model=base_path,
         )
-    except TrainingError as exc:
-        logger.error("training %s failed: %s", name, exc)
-        return {"status": "failed", "error": str(exc)}
-    file, file_sha = ws.store.put_file(result.model_path, ".model")
+        file, file_sha = ws.store.put_file(result.model_path, ".model")
+    except (TrainingError, OSError) as exc:  # OSError: a scratch or store file could not be written
+        error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
+        logger.error("training %s failed: %s", name, error)
+        return {"status": "failed", "error": error}
     logger.info(
         "trained %s on %s in %.0f s (%s s/epoch, peak memory %s MiB)",
         name,

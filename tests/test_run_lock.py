@@ -114,6 +114,40 @@ def test_lease_is_renewed_while_held(campaign_db, monkeypatch):
             assert lease_holder(session, campaign_id).heartbeat_at > first
 
 
+def test_a_run_whose_lease_was_taken_over_stops_and_says_so(campaign_db, monkeypatch, capsys):
+    url, campaign_id = campaign_db
+    monkeypatch.setattr("mlipcamp.flows.run_lock.RENEW_S", 0.05)
+    terms = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: terms.append(time.monotonic()))
+    try:
+        with database_lease(url, campaign_id, "demo", "w"):
+            with session_scope(url) as session:
+                lease_holder(session, campaign_id).token = "another run"  # as after a stale takeover
+            deadline = time.monotonic() + 5
+            while not terms and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(terms) == 1
+            time.sleep(0.3)
+            assert len(terms) == 1  # said once; the renewals stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert "another run took its lease" in capsys.readouterr().err
+    with session_scope(url) as session:
+        assert lease_holder(session, campaign_id).token == "another run"  # the other run's lease is kept
+
+
+def test_a_lease_that_cannot_be_given_back_is_left_to_go_stale(campaign_db, monkeypatch):
+    url, campaign_id = campaign_db
+
+    def full_disk(*_):
+        raise OSError(28, "No space left on device")
+
+    with database_lease(url, campaign_id, "demo", "w"):
+        monkeypatch.setattr("mlipcamp.flows.run_lock.release_lease", full_disk)
+    with session_scope(url) as session:
+        assert lease_holder(session, campaign_id).pid == os.getpid()
+
+
 def test_temporary_prefect_server_that_does_not_start_is_one_clear_error(monkeypatch):
     """A loaded machine may start Prefect's server slowly: the wait is generous, and its end one line."""
     from mlipcamp.flows import runner

@@ -50,6 +50,10 @@ def plan(
     console.print("One row per model: `mlipcamp plan CONFIG --format csv`")
 
 
+class Unfinished(Exception):
+    """The campaign flow stopped on an error; the message says why."""
+
+
 def run(
     config: ConfigArg,
     workdir: WorkdirOpt = None,
@@ -60,6 +64,7 @@ def run(
     One run per campaign at a time: a second one, in the same work directory or against the same
     database, is refused. Ctrl-C or SIGTERM stops the run and everything it started; running it
     again resumes."""
+    from mlipcamp.flows.disk_space import require_free_space
     from mlipcamp.flows.run_lock import CampaignRunning, database_lease, workdir_lock
     from mlipcamp.flows.runner import campaign_workdir, prefect_api, prefect_environment
     from mlipcamp.processes import interrupts_stop_the_run
@@ -72,12 +77,16 @@ def run(
     path = campaign_workdir(campaign, workdir)
     stopped = f"interrupted; what finished is stored: resume with `mlipcamp run {config} --workdir {path}`"
     try:
+        require_free_space(path)
         with workdir_lock(path, campaign.name):
             campaign, ws = open_workspace(config, path, create=True)
             with database_lease(ws.db_url, ws.campaign_id, campaign.name, ws.workdir):
                 prefect_environment(path, verbose)
                 with interrupts_stop_the_run(f"error: {stopped}"), prefect_api() as api_url:
-                    _run(campaign, ws, api_url)
+                    _run(campaign, ws, api_url, resume=f"resume with `mlipcamp run {config} --workdir {path}`")
+    except Unfinished as exc:  # said after the server and the lease are gone, so it is the last line
+        err_console.print()  # Prefect's "Error logging to API" ends without a newline
+        fail(str(exc), code=1)
     except CampaignRunning as exc:
         fail(str(exc), code=4)
     except CampaignError as exc:
@@ -86,7 +95,8 @@ def run(
         fail(stopped, code=130)
 
 
-def _run(campaign: Campaign, ws: Workspace, api_url: str) -> None:
+def _run(campaign: Campaign, ws: Workspace, api_url: str, resume: str) -> None:
+    from mlipcamp.flows.disk_space import disk_full
     from mlipcamp.flows.runner import run as run_flow
 
     started = time.perf_counter()
@@ -96,7 +106,9 @@ def _run(campaign: Campaign, ws: Workspace, api_url: str) -> None:
         try:
             report = run_flow(campaign, ws)
         except Exception as exc:
-            fail(f"campaign {campaign.name} did not finish: {exc}", code=1)
+            if full := disk_full(Path(ws.workdir), exc):
+                raise Unfinished(f"campaign {campaign.name} did not finish: {full}; free some, then {resume}") from exc
+            raise Unfinished(f"campaign {campaign.name} did not finish: {exc}") from exc
     console.print(f"[green]done[/] in {time.perf_counter() - started:.0f} s")
     _print_sensitivity(ws, campaign.name)
     _print_failures(ws, campaign)
