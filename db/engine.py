@@ -115,6 +115,38 @@ def _check_revision(url: str) -> None:
         )
 
 
+def database_url_problem(url: str) -> str | None:
+    """Why a user's ``database_url`` cannot be used, in one line; None when it can.
+
+    A password in the URL is refused: the URL reaches the flow's parameters, which the Prefect UI
+    shows. PostgreSQL (libpq) reads it from ``PGPASSWORD`` or ``~/.pgpass`` instead.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        return f"database_url: no SQLAlchemy dialect {parsed.drivername!r} (e.g. postgresql+psycopg, sqlite)"
+    except (ArgumentError, ValueError):
+        return f"database_url: {url!r} is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host:5432/mlipcamp)"
+    if parsed.password is not None:
+        return (
+            "database_url: holds a password, which the Prefect UI would show with the flow's parameters; "
+            "give it in PGPASSWORD or ~/.pgpass instead"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        extra = ""
+        if parsed.get_backend_name() == "postgresql":
+            use = "" if parsed.drivername == "postgresql+psycopg" else "use postgresql+psycopg:// and "
+            extra = f" ({use}pip install 'mlipcamp[postgres]')"
+        return f"database_url: the {parsed.drivername} driver is not installed: {exc}{extra}"
+    return None
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced by ***."""
     from sqlalchemy.engine import make_url

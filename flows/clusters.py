@@ -3,7 +3,10 @@ cluster described by a profile file (see deployments/dask/)."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlipcamp.flows.local_cluster import RestartingLocalCluster
 from mlipcamp.settings.execution import Execution, load_profile
@@ -84,8 +87,21 @@ def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any
 
 
 def api_reachable_from_jobs(api_url: str | None) -> bool:
-    """False for a loopback Prefect API, which compute nodes of a batch cluster cannot reach."""
-    return bool(api_url) and not any(host in api_url for host in ("127.0.0.1", "localhost", "[::1]"))
+    """False for a Prefect API that compute nodes of a batch cluster cannot reach: a loopback host
+    (``127.0.0.1``, ``localhost``, a name this machine resolves to loopback, as Debian does its own
+    name) or a bind-all address (``0.0.0.0``, which is where a server listens, not an address).
+    A name this machine cannot resolve is given the benefit of the doubt."""
+    host = urlsplit(api_url).hostname if api_url else None
+    if not host:
+        return False
+    try:
+        addresses = {ipaddress.ip_address(host)}
+    except ValueError:
+        try:
+            addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in socket.getaddrinfo(host, None)}
+        except OSError:
+            return True
+    return not any(address.is_loopback or address.is_unspecified for address in addresses)
 
 
 def _with_resource(worker_args: list[str], resource: str) -> list[str]:

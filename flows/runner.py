@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from mlipcamp.db.engine import init_db, redact, session_scope, sqlite_read_url, sqlite_url
+from mlipcamp.db.engine import database_url_problem, init_db, redact, session_scope, sqlite_read_url, sqlite_url
 from mlipcamp.db.records import register_campaign
 from mlipcamp.settings.campaign import Campaign, CampaignError, load_campaign
 from mlipcamp.tasks.workspace import Workspace
@@ -27,7 +27,7 @@ def open_campaign(
     Raises CampaignError for a bad file, CampaignNotRun when there is nothing to read,
     mlipcamp.db.engine.DatabaseError when the database cannot be reached.
     """
-    campaign = load_campaign(config_path)
+    campaign = load_runnable(config_path)
     workdir = campaign_workdir(campaign, workdir)
     db_path = workdir / "mlipcamp.sqlite"
     url = campaign.database_url or (sqlite_url(db_path) if create else sqlite_read_url(db_path))
@@ -44,6 +44,14 @@ def open_campaign(
     if campaign_id is None:
         raise CampaignNotRun(f"campaign {campaign.name} is not in database {redact(url)}: {hint}")
     return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id)
+
+
+def load_runnable(config_path: str | Path) -> Campaign:
+    """The validated campaign file, its database URL checked too; CampaignError says what is wrong."""
+    campaign = load_campaign(config_path)
+    if campaign.database_url and (problem := database_url_problem(campaign.database_url)):
+        raise CampaignError(f"{config_path}: {problem}")
+    return campaign
 
 
 def campaign_workdir(campaign: Campaign, workdir: str | Path | None) -> Path:

@@ -68,10 +68,26 @@ def test_bad_profiles_are_refused(tmp_path):
         load_profile(bad)
 
 
-def test_loopback_api_is_not_reachable_from_jobs():
-    assert not api_reachable_from_jobs("http://127.0.0.1:4200/api")
-    assert not api_reachable_from_jobs(None)
-    assert api_reachable_from_jobs(API)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:4200/api",
+        "http://127.0.1.1:4200/api",  # Debian's own-hostname address
+        "http://localhost:4200/api",
+        "http://[::1]:4200/api",
+        "http://0.0.0.0:4200/api",  # where a server listens, not where to send
+        "http://[::]:4200/api",
+        "not a url",
+        None,
+    ],
+)
+def test_loopback_or_bind_all_api_is_not_reachable_from_jobs(url):
+    assert not api_reachable_from_jobs(url)
+
+
+def test_routable_or_unresolvable_api_is_taken_as_reachable():
+    assert api_reachable_from_jobs("http://10.1.2.3:4200/api")
+    assert api_reachable_from_jobs(API)  # login01 does not resolve here; it does on the cluster
 
 
 @pytest.mark.parametrize("tasks_per_gpu, expected_overlap", [(1, 1), (2, 2), (4, 4)])

@@ -195,6 +195,39 @@ def test_bad_campaign_file_stops_before_compute_with_one_message(tmp_path):
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql+psycopg://mlip:secret@db/mlipcamp", "give it in PGPASSWORD or ~/.pgpass"),
+        ("not a url", "is not a SQLAlchemy URL"),
+        ("oracle9://db/x", "no SQLAlchemy dialect 'oracle9'"),
+        ("postgresql+pg8000://mlip@db/mlipcamp", "driver is not installed"),
+    ],
+)
+def test_bad_database_url_is_one_line_before_anything_starts(tmp_path, url, says):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(yaml.safe_load(DEMO.read_text()) | {"database_url": url}))
+    result = mlipcamp("run", str(config), "--workdir", str(tmp_path / "work"), env=dict(os.environ))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "database_url: " in lines[0] and says in lines[0], result.stderr
+    assert "secret" not in result.stderr and not (tmp_path / "work").exists()
+
+
+def test_read_only_workdir_is_one_line(tmp_path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    if subprocess.run(["mount", "--bind", str(workdir), str(workdir)], capture_output=True).returncode:
+        pytest.skip("cannot bind-mount here (needs root)")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(workdir)], check=True)
+        result = mlipcamp("run", str(DEMO), "--workdir", str(workdir), env=dict(os.environ))
+    finally:
+        subprocess.run(["umount", "-l", str(workdir)], check=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"error: work directory {workdir} cannot be written: Read-only file system"
+
+
 def test_status_before_any_run_says_what_to_do(tmp_path):
     result = mlipcamp("status", str(DEMO), "--workdir", str(tmp_path / "none"), env=dict(os.environ))
     assert result.returncode == 2 and "run `mlipcamp run" in result.stderr

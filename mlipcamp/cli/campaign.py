@@ -66,12 +66,12 @@ def run(
     again resumes."""
     from mlipcamp.flows.disk_space import require_free_space
     from mlipcamp.flows.run_lock import CampaignRunning, database_lease, workdir_lock
-    from mlipcamp.flows.runner import campaign_workdir, prefect_api, prefect_environment
+    from mlipcamp.flows.runner import campaign_workdir, load_runnable, prefect_api, prefect_environment
     from mlipcamp.processes import interrupts_stop_the_run
-    from mlipcamp.settings.campaign import CampaignError, load_campaign
+    from mlipcamp.settings.campaign import CampaignError
 
     try:
-        campaign = load_campaign(config)
+        campaign = load_runnable(config)
     except CampaignError as exc:
         fail(str(exc), code=2)
     path = campaign_workdir(campaign, workdir)
