@@ -46,11 +46,12 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     for liquid in config.liquids:
         if sampling is not None:
             sampling_boxes[liquid.name] = build_liquid_box.with_options(
-                task_run_name=f"build {liquid.name} box n={sampling.n_molecules} (sampling)"
+                task_run_name=f"build {liquid.name} box n={sampling.n_molecules} (sampling)",
+                tags=tags(stage="build", liquid=liquid.name),
             ).submit(ws, liquid, sampling.n_molecules, "sampling", sampling.seed)
         n_md = liquid.md_molecules or md.n_molecules
         md_boxes[liquid.name] = build_liquid_box.with_options(
-            task_run_name=f"build {liquid.name} box n={n_md} (md)"
+            task_run_name=f"build {liquid.name} box n={n_md} (md)", tags=tags(stage="build", liquid=liquid.name)
         ).submit(ws, liquid, n_md, "md", md.seed)
     # plain ids, not futures: a future shared by many tasks pins them all to the worker holding it
     sampling_box_ids = {name: future.result() for name, future in sampling_boxes.items()}
@@ -58,7 +59,8 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     with dask.annotate(**ONE_SLOT):
         sample_sets = [
             sample_structures.with_options(
-                task_run_name=f"sample {liquid.name} {Path(sampling.potential).name} {temperature:g} K"
+                task_run_name=f"sample {liquid.name} {Path(sampling.potential).name} {temperature:g} K",
+                tags=tags(stage="sample", liquid=liquid.name),
             ).submit(
                 ws, sampling_box_ids[liquid.name], sampling, execution.sampling, temperature, sampling.seed + index
             )
@@ -66,14 +68,18 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
             for index, temperature in enumerate(sampling.temperatures)
         ]
     imports = {
-        d.name: import_dataset.with_options(task_run_name=f"import {d.name} ({d.level_of_theory})").submit(ws, d)
+        d.name: import_dataset.with_options(
+            task_run_name=f"import {d.name} ({d.level_of_theory})", tags=tags(stage="import", level=d.level_name)
+        ).submit(ws, d)
         for d in config.datasets
     }
     sample_set_ids = [future.result() for future in sample_sets]
 
     if sample_set_ids:
         kinds = config.computed_data_kinds
-        structure_ids = structures_to_label(ws, sample_set_ids, kinds)  # in this process: a look-up
+        structure_ids = structures_to_label.with_options(  # in this process: a look-up
+            task_run_name=f"list structures to label ({', '.join(kinds)})", tags=tags(stage="label")
+        )(ws, sample_set_ids, kinds)
         logger.info("labels: %s", _label_all(ws, config, structure_ids))
     training_sets = sample_set_ids + [imports[d.name].result() for d in config.training_datasets]
     test_sets = [(d.name, imports[d.name].result(), d.level_name) for d in config.test_sets]
@@ -87,9 +93,11 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
         """Submit a model's dataset selection (once per subset), training, evaluation and MD runs."""
         level, kind, size, replica, seed, purpose = point
         subset = f"n{size}-r{replica}" if size is not None else "all"
+        factors = {"level": level, "data_kind": kind, "subset": subset, "seed": seed, "purpose": purpose}
         if (level, kind, size, replica) not in datasets:
             datasets[level, kind, size, replica] = assemble_dataset.with_options(
-                task_run_name=f"select {trained_on} {level} {kind} {subset}"
+                task_run_name=f"select {trained_on} {level} {kind} {subset}",
+                tags=tags(stage="select", level=level, data_kind=kind, subset=subset),
             ).submit(
                 ws,
                 training_sets,
@@ -102,7 +110,9 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
                 training.selection,
             )
         with dask.annotate(resources=task_resources(execution.training.device)):
-            model = train_model.with_options(task_run_name=f"train {purpose} {trained_on} {name}").submit(
+            model = train_model.with_options(
+                task_run_name=f"train {purpose} {trained_on} {name}", tags=tags(stage="train", **factors)
+            ).submit(
                 ws,
                 datasets[level, kind, size, replica],
                 seed,
@@ -114,22 +124,23 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
                 config.e0s(level),
             )
             evaluations.append(
-                evaluate_model.with_options(task_run_name=f"evaluate {name}").submit(
-                    ws, model, execution.training, test_sets
-                )
+                evaluate_model.with_options(
+                    task_run_name=f"evaluate {name}", tags=tags(stage="evaluate", **factors)
+                ).submit(ws, model, execution.training, test_sets)
             )
         steps.append(model)
         for liquid in config.liquids if simulate else []:
             run_name = f"{liquid.name}-{name}"
             with dask.annotate(resources=task_resources(execution.md.device, execution.md.runs_per_gpu)):
                 run = simulate_liquid.with_options(
-                    task_run_name=f"simulate {liquid.name} {md.ensemble} {liquid.temperature:g} K {name}"
+                    task_run_name=f"simulate {liquid.name} {md.ensemble} {liquid.temperature:g} K {name}",
+                    tags=tags(stage="simulate", liquid=liquid.name, **factors),
                 ).submit(ws, model, liquid, md_box_ids[liquid.name], md, execution.md, run_name)
             steps.append(run)
             analyses.append(
-                analyse_run.with_options(task_run_name=f"analyse {run_name}").submit(
-                    ws, run, config.analysis, liquid.viscosity
-                )
+                analyse_run.with_options(
+                    task_run_name=f"analyse {run_name}", tags=tags(stage="analyse", liquid=liquid.name, **factors)
+                ).submit(ws, run, config.analysis, liquid.viscosity)
             )
         return model
 
@@ -148,11 +159,15 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
             bases[point.level_of_theory, point.data_kind] = model
     downstream = evaluations + analyses
     wait(downstream)
-    sensitivity = compare_models.with_options(task_run_name=f"compare {config.name}").submit(
-        ws, config.name, liquid_names
-    )
+    sensitivity = compare_models.with_options(
+        task_run_name=f"compare {config.name}", tags=tags(stage="compare")
+    ).submit(ws, config.name, liquid_names)
     wait([sensitivity])
-    report = write_report.submit(ws, config.name, liquid_names).result()
+    report = (
+        write_report.with_options(task_run_name=f"report {config.name}", tags=tags(stage="report"))
+        .submit(ws, config.name, liquid_names)
+        .result()
+    )
     downstream.append(sensitivity)
     failed = [f for f in downstream if not f.state.is_completed()]
     if failed:
@@ -162,6 +177,11 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
             + " | ".join(causes or ["see the Prefect logs"])
         )
     return report
+
+
+def tags(**factors: object) -> set[str]:
+    """Task-run tags ``name:value`` (``liquid:EC``, ``seed:2`` …): the Prefect UI filters runs by them."""
+    return {f"{name}:{value}" for name, value in factors.items()}
 
 
 def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dict[str, int]:
@@ -219,18 +239,24 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
                 f"labelling task lost with other structures; not run alone, as {level} killed its worker "
                 f"on {LOST_IN_A_ROW_TO_STOP} structures in a row"
             )
-            record_label_failure(ws, batch[0], level, reason)
+            _record_lost(ws, batch[0], level, reason)
             tally({"failed": 1}, 1)
             continue
         try:
             counts = _submit_label_batch(ws, labelling, execution, level, batch).result()
             lost_in_a_row[level] = 0
         except Exception as exc:
-            record_label_failure(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}")
+            _record_lost(ws, batch[0], level, f"labelling task lost: {type(exc).__name__}: {exc}")
             counts = {"failed": 1}
             lost_in_a_row[level] += 1
         tally(counts, 1)
     return total
+
+
+def _record_lost(ws: Workspace, structure_id: int, level: str, reason: str) -> None:
+    record_label_failure.with_options(
+        task_run_name=f"record lost label {level} structure {structure_id}", tags=tags(stage="label", level=level)
+    )(ws, structure_id, level, reason)
 
 
 def _submit_label_batch(
@@ -239,5 +265,6 @@ def _submit_label_batch(
     """Submit one labelling task holding one worker slot."""
     with dask.annotate(**ONE_SLOT):
         return label_batch.with_options(
-            task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}"
+            task_run_name=f"label {level} {len(batch)} structures from id {batch[0]}",
+            tags=tags(stage="label", level=level),
         ).submit(ws, batch, level, execution.n_threads, labelling.retries)

@@ -188,7 +188,10 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
     file's isolated atoms, an imported test set; `plan` counts what the run makes."""
     import csv
     import io
+    import json
     import os
+    import re
+    import sqlite3
 
     from sqlalchemy import select
     from test_end_to_end import mlipcamp, row_counts
@@ -242,3 +245,21 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
     sensitivity = mlipcamp("sensitivity", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
     observables = {c["observable"] for c in csv.DictReader(io.StringIO(sensitivity.stdout))}
     assert "test_set_test_rmse_f_mev_per_ang" in observables
+
+    # In the Prefect UI every task run has a name that says what it did and tags to filter by.
+    with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as prefect_db:
+        runs = {name: set(json.loads(tags)) for name, tags in prefect_db.execute("SELECT name, tags FROM task_run")}
+    assert not [name for name in runs if re.fullmatch(r"[a-z_]+-[0-9a-f]{3}", name)]  # Prefect's default names
+    assert runs["report demo"] == {"stage:report"} and runs["compare demo"] == {"stage:compare"}
+    train = runs["train grid EC declared:pbe-d3bj/dzvp-periodic-seed2"]
+    assert train == {
+        "stage:train",
+        "level:declared:pbe-d3bj/dzvp",
+        "data_kind:periodic",
+        "subset:all",
+        "seed:2",
+        "purpose:grid",
+    }
+    simulate = [tags for name, tags in runs.items() if name.startswith("simulate EC")]
+    assert len(simulate) == 4 and all({"stage:simulate", "liquid:EC"} <= tags for tags in simulate)
+    assert {tag for tags in simulate for tag in tags if tag.startswith("seed:")} == {"seed:1", "seed:2"}
