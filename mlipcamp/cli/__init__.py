@@ -10,6 +10,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 app.command()(campaign.plan)
 app.command()(campaign.run)
+app.command()(campaign.deploy)
 app.command()(campaign.status)
 app.command()(campaign.results)
 app.command()(campaign.models)

@@ -115,6 +115,39 @@ def _run(campaign: Campaign, ws: Workspace, api_url: str, resume: str) -> None:
     _print_locations(ws, report)
 
 
+def deploy(
+    config: ConfigArg,
+    cron: Annotated[str, typer.Option("--cron", help="when to run, a cron expression in UTC, e.g. '0 2 * * *'")],
+    workdir: WorkdirOpt = None,
+    pool: Annotated[str, typer.Option("--pool", help="Prefect work pool (a process pool, created if missing)")] = (
+        "mlipcamp"
+    ),
+    name: Annotated[str | None, typer.Option("--name", help="deployment name [the campaign's]")] = None,
+) -> None:
+    """Make the campaign a scheduled deployment on the Prefect server at PREFECT_API_URL: each run
+    resumes it. Then run `prefect worker start --pool POOL` where the runs should execute."""
+    import os
+
+    from mlipcamp.flows.deployment import deploy_campaign
+    from mlipcamp.flows.runner import campaign_workdir, load_runnable
+    from mlipcamp.settings.campaign import CampaignError
+
+    if not os.environ.get("PREFECT_API_URL"):
+        fail(
+            "deploy needs a Prefect server that stays up: `prefect server start`, then "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            code=2,
+        )
+    try:
+        campaign = load_runnable(config)
+        path = campaign_workdir(campaign, workdir)
+        deployed = deploy_campaign(config.resolve(), path, cron, pool, name or campaign.name)
+    except CampaignError as exc:
+        fail(str(exc), code=2)
+    console.print(f"deployment [bold]{deployed}[/]: '{cron}' (UTC) on work pool {pool}, resuming {path}")
+    console.print(f"runs start once a worker polls the pool: prefect worker start --pool {pool}")
+
+
 def status(config: ConfigArg, workdir: WorkdirOpt = None) -> None:
     """Counts of done / failed / pending work per stage."""
     campaign, ws = open_workspace(config, workdir)

@@ -1,0 +1,115 @@
+"""Scheduled deployments on a real Prefect server: `mlipcamp deploy` makes a campaign a cron-scheduled
+deployment on a process work pool; a worker runs a triggered run to completion, and a second run
+resumes the campaign with nothing recomputed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from test_end_to_end import mlipcamp, row_counts
+from test_imported_campaign import files, imported_only  # noqa: F401 (files is a fixture)
+
+from mlipcamp.db.engine import sqlite_url
+
+pytestmark = pytest.mark.slow
+PREFECT = [sys.executable, "-m", "prefect"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_server(tmp_path) -> Iterator[dict]:
+    """A Prefect server of its own (`prefect server start`); yields the environment that points at it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{env['PREFECT_API_URL']}/health", timeout=2)
+            break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
+            time.sleep(0.5)
+    try:
+        yield env
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
+def prefect(*args: str, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
+    done = subprocess.run([*PREFECT, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def flow_runs(env: dict) -> list[tuple[str, str]]:
+    """(deployment name, state) of every flow run of a deployment, oldest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}), get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs() if r.deployment_id is not None]
+        names = {r.deployment_id: client.read_deployment(r.deployment_id).name for r in runs}
+        return [(names[r.deployment_id], r.state.type.value) for r in sorted(runs, key=lambda r: r.created)]
+
+
+def test_deployed_campaign_runs_on_a_worker_and_resumes_on_its_next_run(tmp_path, files, prefect_server):  # noqa: F811
+    env = prefect_server
+    data = imported_only(tmp_path, files)
+    data["name"] = "nightly"
+    data["training"].update(seeds=[1], valid_fraction=0.2)
+    data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
+    data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
+    data["md"]["stability"] = {"check_connectivity": False}
+    data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
+    config, workdir = tmp_path / "nightly.yaml", tmp_path / "work"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+    bad = mlipcamp("deploy", str(config), "--cron", "every night", "--pool", "camp", env=env)
+    assert bad.returncode == 2 and "--cron: 'every night' is not a cron expression" in bad.stderr
+    deployed = mlipcamp(
+        "deploy", str(config), "--cron", "0 3 * * *", "--pool", "camp", "--workdir", str(workdir), env=env
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    assert "deployment mlipcamp-campaign-from-file/nightly" in deployed.stdout
+    inspected = prefect("deployment", "inspect", "mlipcamp-campaign-from-file/nightly", env=env).stdout
+    assert "0 3 * * *" in inspected and str(config) in inspected and "camp" in inspected
+
+    url = sqlite_url(workdir / "mlipcamp.sqlite")
+    counts = []
+    for _ in range(2):  # triggered now rather than at 03:00; the worker takes it and exits when it is done
+        prefect("deployment", "run", "mlipcamp-campaign-from-file/nightly", env=env)
+        prefect("worker", "start", "--pool", "camp", "--run-once", env=env)
+        counts.append(row_counts(url))
+    runs = flow_runs(env)
+    assert [run for run in runs if run[1] != "SCHEDULED"] == [("nightly", "COMPLETED"), ("nightly", "COMPLETED")]
+    assert ("nightly", "SCHEDULED") in runs  # the next 03:00 runs, from the cron schedule
+    assert counts[0]["model"] == 2 and counts[0]["md_run"] == 2 and counts[1] == counts[0]  # nothing recomputed
+    assert Path(workdir / "report.md").exists()
