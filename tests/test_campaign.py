@@ -156,4 +156,9 @@ def test_deployment_entrypoints_and_parameters_exist(monkeypatch):
         flow = load_flow_from_entrypoint(deployment["entrypoint"], use_placeholder_flow=False)
         assert isinstance(flow, Flow)
         assert set(deployment["parameters"]) <= set(flow.parameters.properties)
-        load_campaign(Path(__file__).parents[1] / deployment["parameters"]["config_path"])
+        config = repo / deployment["parameters"]["config_path"]
+        if all(schedule.get("active", True) for schedule in deployment["schedules"]):
+            load_campaign(config)  # study A's, paused, needs the user's data files (tests/test_study_configs.py)
+        assert config.exists()
+    deployed = {d["parameters"]["config_path"] for d in spec["deployments"]}
+    assert deployed == {f"configs/{p.name}" for p in (repo / "configs").glob("*.yaml")}  # one per shipped campaign
