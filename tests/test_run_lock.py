@@ -193,6 +193,6 @@ def test_a_run_that_does_not_unwind_is_stopped_hard_after_the_grace_time():
     start = time.monotonic()
     run.send_signal(signal.SIGTERM)
     _, stderr = run.communicate(timeout=30)
-    assert run.returncode == 130 and stderr.strip() == "stopped: resume with X"
-    assert time.monotonic() - start < 5
+    assert run.returncode == 130 and stderr.strip() == "stopped: resume with X", stderr
+    assert time.monotonic() - start < 10  # 1 s of grace; the run's own bound is 15 s, and CI machines are loaded
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
