@@ -1,6 +1,6 @@
-"""A whole campaign killed (SIGKILL of its process group) during training and again during MD, then
-run again, gives results identical to the digit to an uninterrupted run: the same model files, the
-same trajectories, the same results table."""
+"""A whole campaign killed (SIGKILL of its process group) during training and during MD, and stopped
+by Ctrl-C (SIGINT to the group) later in MD, then run again, gives results identical to the digit to
+an uninterrupted run: the same model files, the same trajectories, the same results table."""
 
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def tables(config: Path, workdir: Path, env: dict) -> dict[str, list[dict]]:
     return found
 
 
-def kill_when(config: Path, workdir: Path, env: dict, ready, what: str) -> None:
-    """Start a run and SIGKILL its whole process group once ``ready()`` holds."""
+def kill_when(config: Path, workdir: Path, env: dict, ready, what: str, sig: int = signal.SIGKILL) -> None:
+    """Start a run and send ``sig`` to its whole process group once ``ready()`` holds (SIGINT: as a
+    terminal's Ctrl-C, after which the run must stop within 15 s with exit status 130)."""
     run = subprocess.Popen(
         [*MLIPCAMP, "run", str(config), "--workdir", str(workdir)],
         env=env,
@@ -61,11 +62,11 @@ def kill_when(config: Path, workdir: Path, env: dict, ready, what: str) -> None:
         assert run.poll() is None, f"the run ended before {what}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
-    os.killpg(run.pid, signal.SIGKILL)
-    run.wait()
+    os.killpg(run.pid, sig)
+    assert run.wait(timeout=15 if sig == signal.SIGINT else 60) == (130 if sig == signal.SIGINT else -sig)
 
 
-def test_campaign_killed_in_training_and_in_md_resumes_to_identical_results(tmp_path, files):  # noqa: F811
+def test_campaign_killed_and_interrupted_resumes_to_identical_results(tmp_path, files):  # noqa: F811
     data = imported_only(tmp_path, files)
     data["training"].update(seeds=[1], valid_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=4, num_channels=8, batch_size=4)
@@ -91,21 +92,27 @@ def test_campaign_killed_in_training_and_in_md_resumes_to_identical_results(tmp_
     def training() -> bool:
         return any((killed / "scratch" / "train").glob("*/train.log"))
 
-    def md_halfway() -> bool:
-        """A checkpoint of a run still in progress, past its first."""
-        for path in (killed / "scratch" / "md").glob("*/checkpoint.npz"):
-            with suppress(OSError, ValueError, KeyError), np.load(path) as saved:
-                if int(saved["step"]) >= 100 and int(saved["stopped_step"]) < 0:
-                    return True
-        return False
+    def md_checkpoint(step: int):
+        """A checkpoint at ``step`` or later of a run still in progress."""
+
+        def reached() -> bool:
+            for path in (killed / "scratch" / "md").glob("*/checkpoint.npz"):
+                with suppress(OSError, ValueError, KeyError), np.load(path) as saved:
+                    if int(saved["step"]) >= step and int(saved["stopped_step"]) < 0:
+                        return True
+            return False
+
+        return reached
 
     kill_when(config, killed, env, training, "a training to start")
-    kill_when(config, killed, env, md_halfway, "an MD checkpoint at step 100 or later")
+    kill_when(config, killed, env, md_checkpoint(100), "an MD checkpoint at step 100 or later")
+    kill_when(config, killed, env, md_checkpoint(250), "an MD checkpoint at step 250 or later", signal.SIGINT)
     resumed = mlipcamp("run", str(config), "--workdir", str(killed), env=env)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     with sqlite3.connect(killed / "prefect" / "prefect.db") as prefect_db:
         logs = [m for (m,) in prefect_db.execute("SELECT message FROM log")]
-    assert any("resumed from the checkpoint at step" in m for m in logs)
+    resumed_at = [int(m.rsplit(" ", 1)[1]) for m in logs if "resumed from the checkpoint at step" in m]
+    assert resumed_at and max(resumed_at) >= 250  # the last run went on from where Ctrl-C stopped the MD
 
     assert stored(killed) == stored(whole)
     assert all(stored(whole).values())
