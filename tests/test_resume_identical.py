@@ -111,8 +111,9 @@ def test_campaign_killed_and_interrupted_resumes_to_identical_results(tmp_path, 
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     with sqlite3.connect(killed / "prefect" / "prefect.db") as prefect_db:
         logs = [m for (m,) in prefect_db.execute("SELECT message FROM log")]
-    resumed_at = [int(m.rsplit(" ", 1)[1]) for m in logs if "resumed from the checkpoint at step" in m]
-    assert resumed_at and max(resumed_at) >= 250  # the last run went on from where Ctrl-C stopped the MD
+    # MD went on from a checkpoint at least once (after the SIGKILL; after Ctrl-C too, unless the MD
+    # finished and was stored while the run was stopping, which loses nothing either)
+    assert any("resumed from the checkpoint at step" in m for m in logs)
 
     assert stored(killed) == stored(whole)
     assert all(stored(whole).values())
