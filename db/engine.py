@@ -40,6 +40,16 @@ def sqlite_read_url(path: str | Path) -> str:
     return f"sqlite:///file:{path}?mode=ro{'' if wal.exists() else '&immutable=1'}&uri=true"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (plain or read-only form); None for a server database."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database.removeprefix("file:")).resolve()
+
+
 def is_read_only(url: str) -> bool:
     return url.startswith("sqlite:///file:") and "mode=ro" in url
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -299,6 +300,17 @@ class RankingStabilityRow(Base):
     agreeing_fraction: Mapped[float] = mapped_column(Float)
     n_draws: Mapped[int] = mapped_column(Integer)
     min_resolvable_difference: Mapped[float] = mapped_column(Float)  # observable's unit
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FileStoreRow(Base):
+    """Where the files of this database live (one row): every campaign that shares the database uses
+    this store, whatever its work directory. Relative to a SQLite file's directory, else absolute."""
+
+    __tablename__ = "file_store"
+    __table_args__ = (CheckConstraint("id = 1", name="one_file_store"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    root: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mlipcamp.db.models import (
+    Artifact,
     CampaignMember,
     Dataset,
     DatasetMember,
@@ -389,3 +390,9 @@ def stored_ranking(session: Session, campaign_id: int) -> list[dict]:
 def _plain(row: object, skip: Sequence[str]) -> dict:
     """An ORM row's columns as a dict."""
     return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in skip}
+
+
+def recorded_plots(session: Session, owner: str) -> dict[str, str]:
+    """The plot files recorded for ``owner`` (e.g. ``md_run:3``) by name, in the order they were made."""
+    rows = session.scalars(select(Artifact).filter_by(owner=owner, kind="plot").order_by(Artifact.id))
+    return {row.name: row.path for row in rows}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -10,11 +11,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mlipcamp.db.engine import is_read_only, sqlite_file
 from mlipcamp.db.models import (
     Artifact,
     Base,
     CampaignMember,
     CampaignRow,
+    FileStoreRow,
     LevelOfTheoryRow,
     RankingStabilityRow,
     SensitivityComponent,
@@ -39,6 +42,33 @@ def get_or_create(session: Session, model: type[RowT], unique: dict[str, Any], *
         return row
     except IntegrityError:
         return session.scalars(query).one()
+
+
+class StoreMismatch(ValueError):
+    """A campaign names a file store other than the one its database records."""
+
+
+def database_store(session: Session, url: str, default: Path, asked: Path | None = None) -> Path:
+    """The file store of the database at ``url``, absolute: the one it records, else ``asked`` or
+    ``default``, then recorded (not in a read-only database). Files of every campaign that shares
+    the database go there, so a row's file is found from any work directory.
+
+    A store inside a SQLite file's directory is recorded relative to it, so the directory can be
+    moved or archived whole.
+    """
+    base = sqlite_file(url)
+    base = base.parent if base is not None else None
+    row = session.get(FileStoreRow, 1)
+    if row is None:
+        root = (asked or default).resolve()
+        if is_read_only(url):
+            return root
+        recorded = os.path.relpath(root, base) if base is not None and root.is_relative_to(base) else str(root)
+        row = get_or_create(session, FileStoreRow, {"id": 1}, root=recorded)
+    root = Path(row.root) if base is None or Path(row.root).is_absolute() else (base / row.root).resolve()
+    if asked is not None and asked.resolve() != root:
+        raise StoreMismatch(f"store_dir: the database keeps its files in {root}, not in {asked}")
+    return root
 
 
 def level_row(session: Session, level_hash: str, **fields: Any) -> LevelOfTheoryRow:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import dask
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed, wait
+from prefect.states import Completed, State
 
 from mlipcamp.flows.clusters import task_resources
 from mlipcamp.science.training.settings import MaceHyperparameters
@@ -36,7 +38,7 @@ LOST_IN_A_ROW_TO_STOP = 3
 
 
 @flow(name="mlipcamp-campaign", flow_run_name="campaign {config.name}", log_prints=True)
-def run_campaign(config: Campaign, ws: Workspace) -> str:
+def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
     """Build, sample, label, train, evaluate, simulate, analyse, compare and report; return the report path."""
     logger = get_run_logger()
     sampling, md, training, execution = config.sampling, config.md, config.training, config.execution
@@ -85,7 +87,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     test_sets = [(d.name, imports[d.name].result(), d.level_name) for d in config.test_sets]
 
     trained_on = "+".join(liquid_names)
-    evaluations, analyses, datasets, steps = [], [], {}, []
+    evaluations, analyses, datasets, trainings, simulations = [], [], {}, [], []
 
     def train(
         point: GridPoint, hyper: MaceHyperparameters, name: str, base: int | str | None = None, simulate: bool = True
@@ -128,7 +130,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
                     task_run_name=f"evaluate {name}", tags=tags(stage="evaluate", **factors)
                 ).submit(ws, model, execution.training, test_sets)
             )
-        steps.append(model)
+        trainings.append(model)
         for liquid in config.liquids if simulate else []:
             run_name = f"{liquid.name}-{name}"
             with dask.annotate(resources=task_resources(execution.md.device, execution.md.runs_per_gpu)):
@@ -136,7 +138,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
                     task_run_name=f"simulate {liquid.name} {md.ensemble} {liquid.temperature:g} K {name}",
                     tags=tags(stage="simulate", liquid=liquid.name, **factors),
                 ).submit(ws, model, liquid, md_box_ids[liquid.name], md, execution.md, run_name)
-            steps.append(run)
+            simulations.append(run)
             analyses.append(
                 analyse_run.with_options(
                     task_run_name=f"analyse {run_name}", tags=tags(stage="analyse", liquid=liquid.name, **factors)
@@ -158,6 +160,9 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
         if point.purpose == "base":
             bases[point.level_of_theory, point.data_kind] = model
     downstream = evaluations + analyses
+    _show_progress(
+        config.name, {"training": trainings, "MD": simulations, "evaluation": evaluations, "analysis": analyses}
+    )
     wait(downstream)
     sensitivity = compare_models.with_options(
         task_run_name=f"compare {config.name}", tags=tags(stage="compare")
@@ -171,12 +176,32 @@ def run_campaign(config: Campaign, ws: Workspace) -> str:
     downstream.append(sensitivity)
     failed = [f for f in downstream if not f.state.is_completed()]
     if failed:
-        causes = [f.state.message for f in [*datasets.values(), *steps, *downstream] if f.state.is_failed()][:3]
+        steps = [*datasets.values(), *trainings, *simulations, *downstream]
+        causes = [f.state.message for f in steps if f.state.is_failed()][:3]
         raise RuntimeError(
             f"{len(failed)} steps did not complete (report written to {report}); first failures: "
             + " | ".join(causes or ["see the Prefect logs"])
         )
+    flags = Counter(f.state.name for f in [*trainings, *simulations] if f.state.name != "Completed")
+    if flags:  # the flow run's state message in the UI: what completed without a usable result
+        message = ", ".join(f"{count} {name}" for name, count in sorted(flags.items()))
+        return Completed(data=report, message=f"{message} (see the report)")
     return report
+
+
+def _show_progress(name: str, stages: dict[str, list[PrefectFuture]]) -> None:
+    """A progress artifact per stage, advanced as its steps end (whatever their outcome)."""
+    stages = {stage: futures for stage, futures in stages.items() if futures}
+    artifacts = {
+        stage: create_progress_artifact(progress=0.0, description=f"{name}: {stage} ({len(futures)} steps)")
+        for stage, futures in stages.items()
+    }
+    stage_of = {id(future): stage for stage, futures in stages.items() for future in futures}
+    done = dict.fromkeys(stages, 0)
+    for future in as_completed([future for futures in stages.values() for future in futures]):
+        stage = stage_of[id(future)]
+        done[stage] += 1
+        update_progress_artifact(artifact_id=artifacts[stage], progress=100.0 * done[stage] / len(stages[stage]))
 
 
 def tags(**factors: object) -> set[str]:

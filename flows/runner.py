@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from mlipcamp.db.engine import database_url_problem, init_db, redact, session_scope, sqlite_read_url, sqlite_url
-from mlipcamp.db.records import register_campaign
+from mlipcamp.db.records import StoreMismatch, database_store, register_campaign
 from mlipcamp.settings.campaign import Campaign, CampaignError, load_campaign
 from mlipcamp.tasks.workspace import Workspace
 
@@ -36,14 +36,34 @@ def open_campaign(
         raise CampaignNotRun(f"no results for campaign {campaign.name} in {workdir}: {hint}")
     if create:
         workdir.mkdir(parents=True, exist_ok=True)
+        claim_workdir(workdir, campaign.name)
     init_db(url)
     with session_scope(url) as session:
         campaign_id = register_campaign(
             session, campaign.name, campaign.model_dump(mode="json"), campaign.config_hash, create
         )
-    if campaign_id is None:
-        raise CampaignNotRun(f"campaign {campaign.name} is not in database {redact(url)}: {hint}")
-    return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id)
+        if campaign_id is None:
+            raise CampaignNotRun(f"campaign {campaign.name} is not in database {redact(url)}: {hint}")
+        try:
+            store = database_store(session, url, workdir / "store", campaign.store_dir)
+        except StoreMismatch as exc:
+            raise CampaignError(f"{config_path}: {exc}") from None
+    return campaign, Workspace(workdir=str(workdir), db_url=url, campaign_id=campaign_id, store_root=str(store))
+
+
+OWNER_FILE = "campaign.name"
+
+
+def claim_workdir(workdir: Path, name: str) -> None:
+    """Mark ``workdir`` as campaign ``name``'s; refuse one that holds another campaign's report and tables."""
+    owner = workdir / OWNER_FILE
+    if owner.exists() and (other := owner.read_text().strip()) != name:
+        raise CampaignError(
+            f"--workdir: {workdir} holds campaign {other}'s report.md and results.csv; give campaign {name} "
+            "a work directory of its own (both may share one database_url)"
+        )
+    if not owner.exists():
+        owner.write_text(name + "\n")
 
 
 def load_runnable(config_path: str | Path) -> Campaign:

@@ -6,12 +6,13 @@ from prefect import get_run_logger, task
 
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import MDRun, Observable
-from mlipcamp.db.queries import DIFFUSION_UNCONVERGED, observable_names
+from mlipcamp.db.queries import DIFFUSION_UNCONVERGED, observable_names, recorded_plots
 from mlipcamp.db.records import get_or_create, record_artifact
 from mlipcamp.figures import plot_energy, plot_msd, plot_rdf, plot_rdf_pairs, plot_series
 from mlipcamp.science.analysis.md_run import RunAnalysis, analyse_md_run
 from mlipcamp.science.analysis.settings import Analysis
 from mlipcamp.science.md.files import read_md_log, read_trajectory
+from mlipcamp.tasks.artifacts import publish_plots
 from mlipcamp.tasks.workspace import Workspace
 
 OBSERVABLES = ("density_g_cm3", "diffusion_cm2_s", "temperature_K", "temperature_fluctuation_ratio")
@@ -29,7 +30,10 @@ def analyse_run(
     logger = get_run_logger()
     with session_scope(ws.db_url) as session:
         run = session.get(MDRun, md_run_id)
-        if run.status != "ok" or observable_names(session, md_run_id).issuperset(OBSERVABLES):
+        if run.status != "ok":
+            return md_run_id
+        if observable_names(session, md_run_id).issuperset(OBSERVABLES):
+            _publish(run.name, recorded_plots(session, f"md_run:{md_run_id}"))
             return md_run_id
         name, temperature_K = run.name, run.temperature_k
         log, traj = read_md_log(ws.store.path(run.log_file)), read_trajectory(ws.store.path(run.trajectory_file))
@@ -50,6 +54,7 @@ def analyse_run(
             row.value, row.sem, row.method = o.value, o.sem, o.method
         for fig_name, path in figures.items():
             record_artifact(session, f"md_run:{md_run_id}", fig_name, "plot", path)
+    _publish(name, figures)
     density, diffusion, fluctuation = result.density, result.diffusion, result.fluctuation
     if not fluctuation["passes"]:
         logger.warning(
@@ -75,6 +80,11 @@ def analyse_run(
         diffusion.sem_cm2_s,
     )
     return md_run_id
+
+
+def _publish(name: str, figures: dict) -> None:
+    """The run's plots, shown on its task run and flow run in the Prefect UI."""
+    publish_plots(name, figures, f"{name}: density, temperature, MSD, RDFs and energy of the MD run")
 
 
 def _plots(result: RunAnalysis, ws: Workspace, name: str) -> dict:

@@ -8,11 +8,12 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from mlipcamp.db.engine import session_scope
-from mlipcamp.db.queries import TEST_SET_PREFIX, results_rows, stored_sensitivity
+from mlipcamp.db.queries import TEST_SET_PREFIX, recorded_plots, results_rows, stored_ranking, stored_sensitivity
 from mlipcamp.db.records import record_artifact, replace_sensitivity
 from mlipcamp.figures import sensitivity_plot
-from mlipcamp.science.sensitivity import ranking_stability, run_outcomes, sensitivity_table
+from mlipcamp.science.sensitivity import SENSITIVITY_COLUMNS, ranking_stability, run_outcomes, sensitivity_table
 from mlipcamp.tables import sensitivity_markdown
+from mlipcamp.tasks.artifacts import artifact_key, publish_plots, publish_table
 from mlipcamp.tasks.keys import step_key
 from mlipcamp.tasks.workspace import Workspace
 
@@ -93,8 +94,40 @@ def compare_models(ws: Workspace, campaign_name: str, liquids: list[str]) -> lis
     key = step_key("compare", rows=rows, factors=FACTORS, nested=NESTED, replicate=REPLICATE, bootstrap=N_BOOTSTRAP)
     with session_scope(ws.db_url) as session:
         stored = stored_sensitivity(session, ws.campaign_id)
-    if stored and all(row["input_key"] == key for row in stored):
-        return stored
+    if not (stored and all(row["input_key"] == key for row in stored)):
+        _decompose(ws, campaign_name, liquids, rows, observables, key)
+    with session_scope(ws.db_url) as session:
+        stored, rankings = stored_sensitivity(session, ws.campaign_id), stored_ranking(session, ws.campaign_id)
+        figures = {
+            liquid: recorded_plots(session, f"campaign:{ws.campaign_id}").get(f"sensitivity_{liquid}")
+            for liquid in liquids
+        }
+    outcomes = run_outcomes(results, [f for f in FACTORS if f != REPLICATE])
+    prefix = artifact_key(campaign_name)
+    publish_table(
+        f"{prefix}-sensitivity",
+        stored,
+        SENSITIVITY_COLUMNS,
+        f"{campaign_name}: variance components of every observable",
+    )
+    create_markdown_artifact(
+        markdown=sensitivity_markdown(stored, rankings, outcomes),
+        key=f"{prefix}-sensitivity-summary",
+        description=f"{campaign_name}: what the sensitivity table says, ranking stability, run outcomes",
+    )
+    publish_plots(
+        f"{campaign_name}: where the spread comes from",
+        {liquid: path for liquid, path in figures.items() if path},
+        f"{campaign_name}: sensitivity figures",
+        key=f"{prefix}-sensitivity-figures",
+    )
+    return stored
+
+
+def _decompose(
+    ws: Workspace, campaign_name: str, liquids: list[str], rows: list[dict], observables: dict, key: str
+) -> None:
+    """Compute, plot and store the variance components and rankings of the observation table ``rows``."""
     # A model's test errors do not depend on the liquid: decomposed once, over the models (liquid "").
     md = {name: sem for name, sem in observables.items() if not is_model_observable(name)}
     models = {name: sem for name, sem in observables.items() if is_model_observable(name)}
@@ -119,14 +152,6 @@ def compare_models(ws: Workspace, campaign_name: str, liquids: list[str]) -> lis
         replace_sensitivity(session, ws.campaign_id, key, components, rankings)
         for liquid, path in figures.items():
             record_artifact(session, f"campaign:{ws.campaign_id}", f"sensitivity_{liquid}", "plot", path)
-        stored = stored_sensitivity(session, ws.campaign_id)
-    outcomes = run_outcomes(results, [f for f in FACTORS if f != REPLICATE])
-    create_markdown_artifact(
-        markdown=sensitivity_markdown(stored, rankings, outcomes),
-        key=f"{campaign_name.lower().replace('_', '-')}-sensitivity",
-        description=f"{campaign_name}: variance components of every observable",
-    )
     get_run_logger().info(
-        "compare: %d components of %d observables, %d rankings", len(stored), len(observables), len(rankings)
+        "compare: %d components of %d observables, %d rankings", len(components), len(observables), len(rankings)
     )
-    return stored

@@ -8,12 +8,13 @@ from prefect import task
 
 from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import Model
-from mlipcamp.db.queries import dataset_labels, good_labels_of_sample_sets
+from mlipcamp.db.queries import dataset_labels, good_labels_of_sample_sets, recorded_plots
 from mlipcamp.db.records import record_artifact
 from mlipcamp.figures import decomposition_plot, parity_plot
 from mlipcamp.science.evaluation import decomposition_errors, error_metrics, predict
 from mlipcamp.science.qm import get_level
 from mlipcamp.settings.execution import TrainingExecution
+from mlipcamp.tasks.artifacts import publish_plots
 from mlipcamp.tasks.label import level_row_id
 from mlipcamp.tasks.train import SPLITS, dataset_splits, load_labels
 from mlipcamp.tasks.workspace import Workspace
@@ -28,7 +29,10 @@ def evaluate_model(
     with session_scope(ws.db_url) as session:
         model = session.get(Model, model_id)
         evaluated = set((model.metrics or {}).get("external", {}))
-        if model.status != "ok" or (model.metrics is not None and evaluated >= {t[0] for t in test_sets}):
+        if model.status != "ok":
+            return model_id
+        if model.metrics is not None and evaluated >= {t[0] for t in test_sets}:
+            _publish(model.name, recorded_plots(session, f"model:{model_id}"))
             return model_id
         name, model_path, dtype = model.name, ws.store.path(model.file), model.hyperparameters["default_dtype"]
         members = dataset_splits(session, ws.store, model.dataset_id)
@@ -79,4 +83,11 @@ def evaluate_model(
         model.metrics = metrics
         for plot_name, path in plots.items():
             record_artifact(session, f"model:{model_id}", plot_name, "plot", path)
+    _publish(name, plots)
     return model_id
+
+
+def _publish(name: str, plots: dict) -> None:
+    """The model's test-set plots, shown on its task run and flow run in the Prefect UI."""
+    if plots:
+        publish_plots(f"{name}: test set", plots, f"{name}: parity and force-error decomposition on its test set")

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from prefect import get_run_logger, task
+from prefect.states import State
 
 from mlipcamp.db.engine import Session, session_scope
 from mlipcamp.db.models import Label
 from mlipcamp.db.queries import labels_at_level, structures_by_id, structures_of_sample_sets
-from mlipcamp.db.records import level_row
+from mlipcamp.db.records import get_or_create, level_row
 from mlipcamp.science.qm import LabelResult, LevelOfTheory, get_level, label_structures
+from mlipcamp.tasks.artifacts import flagged
 from mlipcamp.tasks.workspace import Workspace
 
 
@@ -29,7 +31,7 @@ def level_row_id(session: Session, level: LevelOfTheory) -> int:
 @task(retries=1)
 def label_batch(
     ws: Workspace, structure_ids: list[int], level_name: str, n_threads: int, retries: int
-) -> dict[str, int]:
+) -> dict[str, int] | State[dict[str, int]]:
     """Label the structures that have no final label at this level; return counts ok / failed / reused."""
     logger = get_run_logger()
     level = get_level(level_name)
@@ -65,7 +67,11 @@ def label_batch(
     logger.info(
         "%s: %d labelled, %d failed, %d reused", level.name, n_ok, len(results) - n_ok, len(structure_ids) - len(todo)
     )
-    return {"ok": n_ok, "failed": len(results) - n_ok, "reused": len(structure_ids) - len(todo)}
+    counts = {"ok": n_ok, "failed": len(results) - n_ok, "reused": len(structure_ids) - len(todo)}
+    if counts["failed"]:
+        first = next(r.error for r in results if not r.ok)
+        return flagged(counts, "LabelsFailed", f"{counts['failed']} of {len(results)} labels failed; first: {first}")
+    return counts
 
 
 def record_label(
@@ -78,10 +84,8 @@ def record_label(
         if result.stress_eV_ang3 is not None:
             arrays["stress_eV_ang3"] = result.stress_eV_ang3
         arrays_file, arrays_sha = ws.store.put_arrays(**arrays)
-    label = labels_at_level(session, [structure_id], level_id).get(structure_id)
-    if label is None:
-        label = Label(structure_id=structure_id, level_of_theory_id=level_id)
-        session.add(label)
+    unique = {"structure_id": structure_id, "level_of_theory_id": level_id}  # a database constraint
+    label = get_or_create(session, Label, unique, status="failed", wall_time_s=0.0, host="")  # safe against a race
     label.status = "ok" if result.ok else "failed"
     label.energy_ev = result.energy_eV if result.ok else None
     label.arrays_file, label.arrays_sha256 = arrays_file, arrays_sha
@@ -92,7 +96,7 @@ def record_label(
 
 
 @task
-def record_label_failure(ws: Workspace, structure_id: int, level_name: str, reason: str) -> None:
+def record_label_failure(ws: Workspace, structure_id: int, level_name: str, reason: str) -> State[None]:
     """Store a failed label for a structure whose labelling task itself was lost (e.g. its worker died)."""
     level = get_level(level_name)
     with session_scope(ws.db_url) as session:
@@ -102,3 +106,4 @@ def record_label_failure(ws: Workspace, structure_id: int, level_name: str, reas
         failure = LabelResult(False, None, None, None, reason, 0.0, "lost")
         record_label(session, ws, structure_id, level_id, failure, attempts)
     get_run_logger().warning("structure %d at %s recorded as failed: %s", structure_id, level.name, reason)
+    return flagged(None, "LabelFailed", f"structure {structure_id} at {level.name}: {reason}")

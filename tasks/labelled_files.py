@@ -13,6 +13,7 @@ from mlipcamp.db.engine import session_scope
 from mlipcamp.db.models import Label, SampleMember, SampleSet
 from mlipcamp.db.queries import labelled_structures, labels_at_level
 from mlipcamp.db.records import find_by_key, level_row, link_to_campaign, structure_row
+from mlipcamp.db.step_lock import step_lock
 from mlipcamp.db.store import FileStore
 from mlipcamp.hashing import sha256_file
 from mlipcamp.science.datasets import LabelledStructure, read_labelled_extxyz
@@ -49,60 +50,61 @@ def import_labelled_file(
     level = declared_level(level_spec)
     reading = {"data_kind": None, **reading}
     key = step_key("import", file=sha256_file(path), level=level.hash, reading=reading)
-    with session_scope(db_url) as session:
-        if (existing := find_by_key(session, SampleSet, key)) is not None:
-            if campaign_id is not None:
-                link_to_campaign(session, campaign_id, "sample_set", existing.id)
-            return ImportSummary(existing.id, len(existing.members), 0, level.name)
-    start = time.perf_counter()
-    frames = read_labelled_extxyz(path, **reading)
-    with session_scope(db_url) as session:
-        level_id = level_row(session, level.hash, **level.model_dump()).id
-        sample_set = SampleSet(
-            key=key,
-            liquid=name,
-            box_structure_id=None,
-            potential=f"imported from {path.name}",
-            temperature_k=None,
-            n_steps=None,
-            timestep_fs=None,
-            settings=reading | {"file": str(path.resolve())},
-            wall_time_s=0.0,
-        )
-        session.add(sample_set)
-        session.flush()
-        new_labels, member_ids = 0, set()
-        for index, frame in enumerate(frames):
-            if frame.kind == "isolated_atom":
-                continue
-            kind = "periodic" if frame.kind == "periodic" else "cluster"  # a lone molecule is a 1-molecule cluster
-            structure = structure_row(session, store, frame.atoms, kind, {"import": path.name, "frame": index})
-            member_ids.add(structure.id)
-            if structure.id not in labels_at_level(session, [structure.id], level_id):
-                arrays = {"forces_eV_ang": frame.forces_eV_ang}
-                if frame.stress_eV_ang3 is not None:
-                    arrays["stress_eV_ang3"] = frame.stress_eV_ang3
-                arrays_file, arrays_sha = store.put_arrays(**arrays)
-                session.add(
-                    Label(
-                        structure_id=structure.id,
-                        level_of_theory_id=level_id,
-                        status="ok",
-                        energy_ev=frame.energy_eV,
-                        arrays_file=arrays_file,
-                        arrays_sha256=arrays_sha,
-                        error=None,
-                        wall_time_s=0.0,
-                        host="imported",
-                        attempts=1,
+    with step_lock(db_url, key):  # campaigns sharing a database import a file once
+        with session_scope(db_url) as session:
+            if (existing := find_by_key(session, SampleSet, key)) is not None:
+                if campaign_id is not None:
+                    link_to_campaign(session, campaign_id, "sample_set", existing.id)
+                return ImportSummary(existing.id, len(existing.members), 0, level.name)
+        start = time.perf_counter()
+        frames = read_labelled_extxyz(path, **reading)
+        with session_scope(db_url) as session:
+            level_id = level_row(session, level.hash, **level.model_dump()).id
+            sample_set = SampleSet(
+                key=key,
+                liquid=name,
+                box_structure_id=None,
+                potential=f"imported from {path.name}",
+                temperature_k=None,
+                n_steps=None,
+                timestep_fs=None,
+                settings=reading | {"file": str(path.resolve())},
+                wall_time_s=0.0,
+            )
+            session.add(sample_set)
+            session.flush()
+            new_labels, member_ids = 0, set()
+            for index, frame in enumerate(frames):
+                if frame.kind == "isolated_atom":
+                    continue
+                kind = "periodic" if frame.kind == "periodic" else "cluster"  # a lone molecule is a 1-molecule cluster
+                structure = structure_row(session, store, frame.atoms, kind, {"import": path.name, "frame": index})
+                member_ids.add(structure.id)
+                if structure.id not in labels_at_level(session, [structure.id], level_id):
+                    arrays = {"forces_eV_ang": frame.forces_eV_ang}
+                    if frame.stress_eV_ang3 is not None:
+                        arrays["stress_eV_ang3"] = frame.stress_eV_ang3
+                    arrays_file, arrays_sha = store.put_arrays(**arrays)
+                    session.add(
+                        Label(
+                            structure_id=structure.id,
+                            level_of_theory_id=level_id,
+                            status="ok",
+                            energy_ev=frame.energy_eV,
+                            arrays_file=arrays_file,
+                            arrays_sha256=arrays_sha,
+                            error=None,
+                            wall_time_s=0.0,
+                            host="imported",
+                            attempts=1,
+                        )
                     )
-                )
-                new_labels += 1
-        session.add_all(SampleMember(sample_set_id=sample_set.id, structure_id=i) for i in sorted(member_ids))
-        sample_set.wall_time_s = time.perf_counter() - start
-        if campaign_id is not None:
-            link_to_campaign(session, campaign_id, "sample_set", sample_set.id)
-        return ImportSummary(sample_set.id, len(member_ids), new_labels, level.name)
+                    new_labels += 1
+            session.add_all(SampleMember(sample_set_id=sample_set.id, structure_id=i) for i in sorted(member_ids))
+            sample_set.wall_time_s = time.perf_counter() - start
+            if campaign_id is not None:
+                link_to_campaign(session, campaign_id, "sample_set", sample_set.id)
+            return ImportSummary(sample_set.id, len(member_ids), new_labels, level.name)
 
 
 @task(retries=1)

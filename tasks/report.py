@@ -29,6 +29,7 @@ from mlipcamp.tables import (
     sensitivity_markdown,
     write_csv,
 )
+from mlipcamp.tasks.artifacts import artifact_key, inline_images, publish_table
 from mlipcamp.tasks.compare import FACTORS, REPLICATE
 from mlipcamp.tasks.workspace import Workspace
 
@@ -96,9 +97,9 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
             *(f"- **{r['liquid']}** with **{r['model']}** ({r['md_status']}): {r['md_error']}" for r in stopped),
             "",
         ]
-    sections += ["## Plots\n", *(f"- [{p.name}](plots/{p.name})" for p in sorted(ws.plots_dir.glob("*.png"))), ""]
+    plot_list = ["## Plots\n", *(f"- [{p.name}](plots/{p.name})" for p in sorted(ws.plots_dir.glob("*.png"))), ""]
     report = workdir / "report.md"
-    report.write_text("\n".join(sections))
+    report.write_text("\n".join(sections + plot_list))
     with session_scope(ws.db_url) as session:
         owner = f"campaign:{ws.campaign_id}"
         record_artifact(session, owner, "report", "report", report)
@@ -107,16 +108,13 @@ def write_report(ws: Workspace, campaign_name: str, liquids: list[str]) -> str:
         record_artifact(session, owner, "sensitivity_csv", "report", sensitivity_csv)
         for name, path in plots.items():
             record_artifact(session, owner, name, "plot", path)
-    key = campaign_name.lower().replace("_", "-")
-    create_markdown_artifact(markdown=results, key=f"{key}-results", description=f"{campaign_name}: results per model")
+    key = artifact_key(campaign_name)
+    on_disk = f"\n---\nOn disk: `{report}`, with `results.csv`, `models.csv`, `sensitivity.csv` and `plots/`.\n"
     create_markdown_artifact(
-        markdown=markdown_table(models, MODEL_COLUMNS),
-        key=f"{key}-models",
-        description=f"{campaign_name}: training cost and errors per model",
+        markdown=inline_images("\n".join(sections), workdir) + on_disk,  # the plots are in the task runs
+        key=f"{key}-report",
+        description=f"{campaign_name}: the report, with its plots",
     )
-    create_markdown_artifact(
-        markdown="\n".join(f"- `{path}`" for path in sorted(ws.plots_dir.glob("*.png"))),
-        key=f"{key}-plots",
-        description=f"{campaign_name}: plot files (parity, force decomposition, learning curve, MD)",
-    )
+    publish_table(f"{key}-results", rows, RESULT_COLUMNS, f"{campaign_name}: results per model and liquid")
+    publish_table(f"{key}-models", models, MODEL_COLUMNS, f"{campaign_name}: training cost and errors per model")
     return str(report)

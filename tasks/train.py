@@ -9,11 +9,13 @@ from typing import NamedTuple
 import numpy as np
 from ase import Atoms
 from prefect import get_run_logger, task
+from prefect.states import State
 
 from mlipcamp.db.engine import Session, session_scope
 from mlipcamp.db.models import Dataset, DatasetMember, Model
 from mlipcamp.db.queries import LabelRow, dataset_labels, good_labels_of_sample_sets
 from mlipcamp.db.records import find_by_key, get_or_create, link_to_campaign
+from mlipcamp.db.step_lock import step_lock
 from mlipcamp.db.store import FileStore
 from mlipcamp.hashing import sha256_file
 from mlipcamp.science.datasets import write_extxyz
@@ -23,6 +25,7 @@ from mlipcamp.science.training.mace import TrainingError, fit_e0s, train_mace
 from mlipcamp.science.training.settings import MaceHyperparameters
 from mlipcamp.settings.execution import TrainingExecution
 from mlipcamp.tables import format_value
+from mlipcamp.tasks.artifacts import flagged
 from mlipcamp.tasks.keys import step_key
 from mlipcamp.tasks.label import level_row_id
 from mlipcamp.tasks.workspace import Workspace
@@ -116,7 +119,7 @@ def train_model(
     purpose: str = "grid",
     base: int | str | None = None,
     e0s: dict[int, float] | None = None,
-) -> int:
+) -> int | State[int]:
     """Id of the MACE model trained on a dataset with a seed (a failed training is recorded, not raised).
 
     ``e0s`` are the per-element reference energies (eV); None fits them by least squares to the
@@ -140,32 +143,36 @@ def train_model(
             purpose=purpose,
             e0s="least_squares" if e0s is None else {str(z): e for z, e in sorted(e0s.items())},
         )
-        if (model := find_by_key(session, Model, key)) is not None and model.status == "ok":
-            link_to_campaign(session, ws.campaign_id, "model", model.id)
-            return model.id
-        members = dataset_splits(session, ws.store, dataset_id)
+    with step_lock(ws.db_url, key):  # campaigns sharing a database train a model once
+        with session_scope(ws.db_url) as session:
+            if (model := find_by_key(session, Model, key)) is not None and model.status == "ok":
+                link_to_campaign(session, ws.campaign_id, "model", model.id)
+                return model.id
+            members = dataset_splits(session, ws.store, dataset_id)
 
-    fields: dict = {"status": "failed", "error": base_problem}
-    if base_problem is None:
-        fields = _train(ws, key, members, hyper, seed, execution, base_path, name, logger, e0s)
-    with session_scope(ws.db_url) as session:
-        model = get_or_create(
-            session,
-            Model,
-            {"key": key},
-            name=name,
-            dataset_id=dataset_id,
-            seed=seed,
-            purpose=purpose,
-            base_model_id=base_id,
-            base_model_sha256=base_sha,
-            hyperparameters=hyper.identity(),
-            status=fields["status"],
-        )
-        for field, value in fields.items():
-            setattr(model, field, value)
-        link_to_campaign(session, ws.campaign_id, "model", model.id)
-        return model.id
+        fields: dict = {"status": "failed", "error": base_problem}
+        if base_problem is None:
+            fields = _train(ws, key, members, hyper, seed, execution, base_path, name, logger, e0s)
+        with session_scope(ws.db_url) as session:
+            model = get_or_create(
+                session,
+                Model,
+                {"key": key},
+                name=name,
+                dataset_id=dataset_id,
+                seed=seed,
+                purpose=purpose,
+                base_model_id=base_id,
+                base_model_sha256=base_sha,
+                hyperparameters=hyper.identity(),
+                status=fields["status"],
+            )
+            for field, value in fields.items():
+                setattr(model, field, value)
+            link_to_campaign(session, ws.campaign_id, "model", model.id)
+            if model.status != "ok":
+                return flagged(model.id, "TrainingFailed", f"{name}: {model.error}")
+            return model.id
 
 
 def _base_model(

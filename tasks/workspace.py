@@ -16,10 +16,13 @@ class Workspace:
     workdir: str
     db_url: str
     campaign_id: int
+    store_root: str | None = (
+        None  # the database's file store (mlipcamp.db.records.database_store); default: workdir/store
+    )
 
     @property
     def store(self) -> FileStore:
-        return FileStore(Path(self.workdir) / "store")
+        return FileStore(self.store_root or Path(self.workdir) / "store")
 
     @property
     def plots_dir(self) -> Path:

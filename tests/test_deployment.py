@@ -4,63 +4,18 @@ resumes the campaign with nothing recomputed."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from real_services import PREFECT, prefect_server  # noqa: F401 (a fixture)
 from test_end_to_end import mlipcamp, row_counts
 from test_imported_campaign import files, imported_only  # noqa: F401 (files is a fixture)
 
 from mlipcamp.db.engine import sqlite_url
 
 pytestmark = pytest.mark.slow
-PREFECT = [sys.executable, "-m", "prefect"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def prefect_server(tmp_path) -> Iterator[dict]:
-    """A Prefect server of its own (`prefect server start`); yields the environment that points at it."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{env['PREFECT_API_URL']}/health", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
-            time.sleep(0.5)
-    try:
-        yield env
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-        log.close()
 
 
 def prefect(*args: str, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -382,6 +382,11 @@ def _check_unique(what: str, names: list[str]) -> None:
 class Campaign(StrictModel):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the work directory")
+    store_dir: Path | None = Field(
+        None,
+        description="the file store of the database, shared by every campaign that uses it; default: the one "
+        "the database records, for a new database store/ in the work directory",
+    )
     liquids: Annotated[list[Liquid], Field(min_length=1)]
     sampling: Sampling | None = Field(None, description="structures to label; optional when datasets are imported")
     labelling: Labelling | None = Field(None, description="how sampled structures are labelled (default gfn2-xtb)")
@@ -390,6 +395,11 @@ class Campaign(StrictModel):
     md: MolecularDynamics
     analysis: Analysis = Analysis()
     execution: Execution = Execution()
+
+    @field_validator("store_dir")
+    @classmethod
+    def _absolute_store(cls, path: Path | None) -> Path | None:
+        return None if path is None else Path(os.path.expandvars(os.path.expanduser(str(path)))).resolve()
 
     @model_validator(mode="before")
     @classmethod
