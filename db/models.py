@@ -181,7 +181,7 @@ class Model(Base):
     hyperparameters: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(10), index=True)  # ok | failed
     error: Mapped[str | None] = mapped_column(Text)
-    device: Mapped[str | None] = mapped_column(String(50))
+    device: Mapped[str | None] = mapped_column(String(200))  # e.g. "cuda on node17 (SLURM job 4242)"
     mace_version: Mapped[str | None] = mapped_column(String(50))
     e0s_ev: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     train_time_s: Mapped[float | None] = mapped_column(Float)
@@ -223,7 +223,7 @@ class MDRun(Base):
     wall_time_s: Mapped[float | None] = mapped_column(Float)
     steps_per_s: Mapped[float | None] = mapped_column(Float)
     ns_per_day: Mapped[float | None] = mapped_column(Float)
-    device: Mapped[str | None] = mapped_column(String(50))
+    device: Mapped[str | None] = mapped_column(String(200))  # e.g. "cuda on node17 (SLURM job 4242)"
     log_file: Mapped[str | None] = mapped_column(String(300))
     trajectory_file: Mapped[str | None] = mapped_column(String(300))
     trajectory_sha256: Mapped[str | None] = mapped_column(HASH)

@@ -43,6 +43,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
     logger = get_run_logger()
     sampling, md, training, execution = config.sampling, config.md, config.training, config.execution
     liquid_names = [liquid.name for liquid in config.liquids]
+    gpu_jobs = execution.profile is not None and execution.profile.gpu_jobs is not None  # training and MD go there
 
     sampling_boxes, md_boxes = {}, {}
     for liquid in config.liquids:
@@ -111,7 +112,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
                 replica,
                 training.selection,
             )
-        with dask.annotate(resources=task_resources(execution.training.device)):
+        with dask.annotate(resources=task_resources(execution.training.device, gpu_jobs=gpu_jobs)):
             model = train_model.with_options(
                 task_run_name=f"train {purpose} {trained_on} {name}", tags=tags(stage="train", **factors)
             ).submit(
@@ -133,7 +134,9 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
         trainings.append(model)
         for liquid in config.liquids if simulate else []:
             run_name = f"{liquid.name}-{name}"
-            with dask.annotate(resources=task_resources(execution.md.device, execution.md.runs_per_gpu)):
+            with dask.annotate(
+                resources=task_resources(execution.md.device, execution.md.runs_per_gpu, gpu_jobs=gpu_jobs)
+            ):
                 run = simulate_liquid.with_options(
                     task_run_name=f"simulate {liquid.name} {md.ensemble} {liquid.temperature:g} K {name}",
                     tags=tags(stage="simulate", liquid=liquid.name, **factors),

@@ -8,6 +8,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+from mlipcamp.flows.batch_cluster import batch_cluster
 from mlipcamp.flows.local_cluster import RestartingLocalCluster
 from mlipcamp.settings.execution import Execution, load_profile
 
@@ -41,11 +42,14 @@ def worker_config_export() -> str:
     return f"export DASK_INTERNAL_INHERIT_CONFIG={dask.config.serialize(nested)}"
 
 
-def task_resources(device: str, tasks_per_gpu: int = 1) -> dict[str, float]:
+def task_resources(device: str, tasks_per_gpu: int = 1, gpu_jobs: bool = False) -> dict[str, float]:
     """Dask resources of one heavy task: a slot, and 1/``tasks_per_gpu`` of a GPU when it must run
-    on CUDA (so that many such tasks share one GPU)."""
+    on CUDA (so that many such tasks share one GPU). With ``gpu_jobs`` (a batch cluster with GPU-class
+    jobs, whose workers advertise GPU only) a training or MD task takes its share of one of those."""
     if tasks_per_gpu < 1:
         raise ValueError(f"tasks_per_gpu must be at least 1, got {tasks_per_gpu}")
+    if gpu_jobs:
+        return {GPU: 1 / tasks_per_gpu}
     return {SLOTS: 1, GPU: 1 / tasks_per_gpu} if device == "cuda" else {SLOTS: 1}
 
 
@@ -76,11 +80,18 @@ def runner_arguments(execution: Execution, api_url: str | None) -> dict[str, Any
     kwargs = dict(profile.cluster_kwargs)
     threads = max(1, int(kwargs.get("cores", 1)) // int(kwargs.get("processes", 1)))
     kwargs["worker_extra_args"] = _with_resource(list(kwargs.get("worker_extra_args", [])), f"{SLOTS}={threads}")
-    prologue = [*kwargs.get("job_script_prologue", []), worker_config_export()]
+    exports = [worker_config_export()]
     if api_url:  # batch jobs do not inherit our environment: tell them where the Prefect API is
-        prologue.append(f"export PREFECT_API_URL={api_url}")
-    kwargs["job_script_prologue"] = prologue
-    arguments: dict[str, Any] = {"cluster_class": profile.cluster_class, "cluster_kwargs": kwargs}
+        exports.append(f"export PREFECT_API_URL={api_url}")
+    kwargs["job_script_prologue"] = [*kwargs.get("job_script_prologue", []), *exports]
+    if profile.gpu_jobs is not None:
+        gpu = {"processes": 1, **profile.gpu_jobs.cluster_kwargs}
+        gpu["worker_extra_args"] = _with_resource(list(gpu.get("worker_extra_args", [])), f"{GPU}=1")
+        if "job_script_prologue" in gpu:
+            gpu["job_script_prologue"] = [*gpu["job_script_prologue"], *exports]
+        kwargs |= {"gpu_jobs": profile.gpu_jobs.count, "gpu_job_kwargs": gpu}
+    kept = {"cluster_class": profile.cluster_class, "lost_after_s": profile.lost_job_after_s}
+    arguments: dict[str, Any] = {"cluster_class": batch_cluster, "cluster_kwargs": kept | kwargs}
     if profile.adapt_kwargs:
         arguments["adapt_kwargs"] = profile.adapt_kwargs
     return arguments

@@ -182,7 +182,7 @@ def _server_log(path: Path) -> Iterator[int | IO[bytes]]:
 
 
 def run(config: Campaign, ws: Workspace) -> str:
-    """Run the campaign on a local Dask cluster; return the report path."""
+    """Run the campaign on its Dask cluster (local, or batch jobs); return the report path."""
     import dask
     from prefect_dask import DaskTaskRunner
 
@@ -190,7 +190,8 @@ def run(config: Campaign, ws: Workspace) -> str:
     from mlipcamp.flows.clusters import WORKER_DASK_CONFIG, api_reachable_from_jobs, runner_arguments
 
     api_url = os.environ.get("PREFECT_API_URL")
-    if config.execution.cluster != "local" and not api_reachable_from_jobs(api_url):
+    profile = config.execution.profile
+    if profile is not None and not profile.jobs_on_this_host and not api_reachable_from_jobs(api_url):
         raise CampaignError(
             "execution.cluster: batch jobs cannot reach a Prefect API on this machine's loopback; start "
             "`prefect server start --host 0.0.0.0` and export PREFECT_API_URL=http://<this host>:4200/api"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import numpy as np
@@ -17,6 +16,7 @@ from mlipcamp.db.queries import labels_at_level
 from mlipcamp.db.records import find_by_key, link_to_campaign, structure_row
 from mlipcamp.hashing import sha256_file
 from mlipcamp.science.mace_calculator import mace_calculator
+from mlipcamp.science.provenance import where
 from mlipcamp.science.qm import LabelResult, get_level, make_calculator
 from mlipcamp.science.structures import sample_liquid, training_structures
 from mlipcamp.settings.campaign import Sampling
@@ -127,7 +127,7 @@ def _label_of(calc: SinglePointCalculator) -> LabelResult:
         None if stress is None else np.asarray(stress, dtype=np.float64),
         None,
         0.0,
-        f"{socket.gethostname()} (sampling MD)",
+        f"{where()} (sampling MD)",
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-
 from prefect import get_run_logger, task
 from prefect.states import State
 
@@ -14,6 +12,7 @@ from mlipcamp.db.step_lock import step_lock
 from mlipcamp.science.devices import resolve_device
 from mlipcamp.science.mace_calculator import mace_calculator
 from mlipcamp.science.md import MolecularDynamics, run_md
+from mlipcamp.science.provenance import where
 from mlipcamp.settings.campaign import Liquid
 from mlipcamp.settings.execution import MDExecution
 from mlipcamp.tasks.artifacts import flagged
@@ -62,7 +61,7 @@ def simulate_liquid(
 
         device = resolve_device(execution.device)
         calculator = mace_calculator(model_path, device, dtype, execution.n_threads)
-        fields: dict = {"status": "failed", "error": None, "device": f"{device} ({platform.node()})"}
+        fields: dict = {"status": "failed", "error": None, "device": f"{device} on {where()}"}
         try:
             result = run_md(
                 atoms,

@@ -19,6 +19,7 @@ from mlipcamp.db.step_lock import step_lock
 from mlipcamp.db.store import FileStore
 from mlipcamp.hashing import sha256_file
 from mlipcamp.science.datasets import write_extxyz
+from mlipcamp.science.provenance import where
 from mlipcamp.science.qm import get_level
 from mlipcamp.science.selection import dataset_members
 from mlipcamp.science.training.mace import TrainingError, fit_e0s, train_mace
@@ -247,7 +248,7 @@ def _train(
     return {
         "status": "ok",
         "error": None,
-        "device": result.device,
+        "device": f"{result.device} on {where()}",
         "mace_version": result.mace_version,
         "e0s_ev": {str(z): e for z, e in result.e0s.items()},
         "train_time_s": result.train_time_s,

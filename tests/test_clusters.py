@@ -42,13 +42,12 @@ def test_a_cuda_training_holds_a_gpu_and_a_slot():
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 def test_profile_renders_a_job_script(profile):
-    import importlib
 
     arguments = runner_arguments(Execution(cluster=str(profile)), API)
-    module, _, name = arguments["cluster_class"].rpartition(".")
-    cluster_class = getattr(importlib.import_module(module), name)
-    with cluster_class(**arguments["cluster_kwargs"]) as cluster:
+    arguments["cluster_kwargs"]["gpu_jobs"] = 0  # rendered, not submitted
+    with arguments["cluster_class"](**arguments["cluster_kwargs"]) as cluster:
         script = cluster.job_script()
+        gpu_script = cluster.gpu_job_script()
     assert f"export PREFECT_API_URL={API}" in script
     assert worker_config_export() in script  # workers keep glibc's malloc defaults
     spec = load_profile(profile)
@@ -57,6 +56,9 @@ def test_profile_renders_a_job_script(profile):
         assert "--gres=gpu:1" in script and "--resources GPU=1,slots=8" in script
     else:
         assert "--resources slots=2" in script
+    if spec.gpu_jobs is not None:  # GPU-class jobs advertise GPU only: labelling stays on the CPU jobs
+        assert "-p gpu" in gpu_script and "--gres=gpu:1" in gpu_script and "--resources GPU=1\n" in gpu_script
+        assert f"export PREFECT_API_URL={API}" in gpu_script and "--nthreads 8" in gpu_script
 
 
 def test_bad_profiles_are_refused(tmp_path):

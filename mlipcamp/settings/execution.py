@@ -19,6 +19,17 @@ class ProfileError(ValueError):
     """A Dask cluster profile that cannot be used; the message names the file and the problem."""
 
 
+class GpuJobs(BaseModel):
+    """GPU-class batch jobs beside a profile's CPU jobs: trainings and MD runs go to them, labelling
+    and sampling to the CPU jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(ge=1, description="GPU jobs kept for the whole run")
+    cluster_kwargs: dict[str, Any] = Field(
+        {}, description="the CPU jobs' arguments that differ, e.g. queue, job_extra_directives: [--gres=gpu:1]"
+    )
+
+
 class ClusterProfile(BaseModel):
     """A Dask cluster class with its arguments (deployments/dask/*.yaml); ``adapt_kwargs`` make it
     scale with the work."""
@@ -27,6 +38,13 @@ class ClusterProfile(BaseModel):
     cluster_class: str = Field(description="import path, e.g. dask_jobqueue.SLURMCluster")
     cluster_kwargs: dict[str, Any] = {}
     adapt_kwargs: dict[str, Any] | None = None
+    gpu_jobs: GpuJobs | None = None
+    lost_job_after_s: float = Field(
+        60.0, gt=0, description="a job whose workers have all been gone this long is cancelled and submitted again"
+    )
+    jobs_on_this_host: bool = Field(
+        False, description="the batch jobs run on this machine (a one-node cluster): a loopback Prefect API serves them"
+    )
 
     @field_validator("cluster_class")
     @classmethod
@@ -85,3 +103,8 @@ class Execution(StrictModel):
         if cluster != "local":
             load_profile(cluster)
         return cluster
+
+    @property
+    def profile(self) -> ClusterProfile | None:
+        """The batch cluster's profile; None for the local cluster."""
+        return None if self.cluster == "local" else load_profile(self.cluster)

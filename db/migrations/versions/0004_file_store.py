@@ -1,4 +1,5 @@
-"""file_store: where the database's files live, so every campaign sharing it finds them
+"""file_store: where the database's files live, so every campaign sharing it finds them; device
+columns wide enough for a host and its batch job
 
 Revision ID: 0004
 Revises: 0003
@@ -22,7 +23,13 @@ def upgrade() -> None:
         sa.CheckConstraint("id = 1", name="one_file_store"),
         sa.PrimaryKeyConstraint("id"),
     )
+    for table in ("model", "md_run"):
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("device", type_=sa.String(length=200), existing_type=sa.String(length=50))
 
 
 def downgrade() -> None:
+    for table in ("model", "md_run"):
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("device", type_=sa.String(length=50), existing_type=sa.String(length=200))
     op.drop_table("file_store")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from threadpoolctl import threadpool_limits
 
+from mlipcamp.science.provenance import where
 from mlipcamp.science.qm.backend import Backend, LabelFailure
 from mlipcamp.science.qm.levels import LevelOfTheory, periodic_refusal
 
@@ -81,12 +81,12 @@ def compute_label(atoms: Atoms, level: LevelOfTheory) -> LabelResult:
         multiplicity=int(atoms.info.get("multiplicity", 1)),
     )
     if np.any(atoms.pbc) and not supports_periodic(level):  # per structure: a failed label
-        return LabelResult(False, None, None, None, periodic_refusal(level.code), 0.0, socket.gethostname())
+        return LabelResult(False, None, None, None, periodic_refusal(level.code), 0.0, where())
     # a bare copy: no constraints, initial charges/magmoms or calculator of the caller's atoms
     work = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     work.calc = calc
     periodic = bool(np.all(atoms.pbc))
-    host = socket.gethostname()
+    host = where()
     start = time.perf_counter()
     try:
         energy = float(work.get_potential_energy())

@@ -1,0 +1,144 @@
+"""A campaign on a real single-node SLURM through dask-jobqueue: sampling and labelling on CPU jobs,
+training and MD on GPU-class jobs (fake gres GPUs); a GPU job cancelled mid-training (as a walltime
+would) is replaced and the campaign ends with the results of a local run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from slurm_node import jobs, start_slurm, stop_slurm
+from sqlalchemy import text
+from test_end_to_end import DEMO, MLIPCAMP, mlipcamp
+
+from mlipcamp.db.engine import session_scope, sqlite_url
+
+pytestmark = pytest.mark.slow
+COSTS = ("device", "train_time_s", "seconds_per_epoch", "peak_memory_mb", "wall_time_s", "steps_per_s", "ns_per_day")
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("slurm")
+    env = start_slurm(root)
+    try:
+        yield env
+    finally:
+        stop_slurm(root, env)
+
+
+def profile(path: Path, logs: Path) -> Path:
+    """One CPU job and one GPU-class job (one core each), both on this machine."""
+    common = {"cores": 1, "processes": 1, "memory": "4GB", "walltime": "00:30:00", "interface": "lo"}
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "cluster_class": "dask_jobqueue.SLURMCluster",
+                "jobs_on_this_host": True,
+                "lost_job_after_s": 20,
+                "cluster_kwargs": common
+                | {"queue": "cpu", "n_workers": 1, "python": sys.executable, "log_directory": str(logs)},
+                "gpu_jobs": {"count": 1, "cluster_kwargs": {"queue": "gpu", "job_extra_directives": ["--gres=gpu:1"]}},
+            }
+        )
+    )
+    return path
+
+
+def campaign(tmp_path: Path, cluster: str) -> Path:
+    data = yaml.safe_load(DEMO.read_text())
+    data["name"] = "slurm" if cluster != "local" else "local"
+    data["sampling"].update(n_molecules=4, n_steps=4, snapshot_interval=2, clusters_per_snapshot=8, cluster_size=[1, 2])
+    data["sampling"]["periodic_snapshots"] = False
+    data["training"].update(seeds=[1, 2], valid_fraction=0.2, test_fraction=0.2)
+    data["training"]["mace"].update(max_num_epochs=8, num_channels=8, batch_size=4)
+    data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
+    data["md"]["stability"] = {"check_connectivity": False}
+    data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
+    data["execution"] = {"cluster": cluster, "sampling": {"n_threads": 1}, "labelling": {"batch_size": 4}}
+    path = tmp_path / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def results(config: Path, workdir: Path, env: dict) -> dict[str, list[dict]]:
+    """`results` and `models` as CSV rows, without the columns that measure cost, and the model files' sha256."""
+    found = {}
+    for command in ("results", "models"):
+        done = mlipcamp(command, str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+        assert done.returncode == 0, done.stderr
+        found[command] = [
+            {k: v for k, v in row.items() if k not in COSTS} for row in csv.DictReader(io.StringIO(done.stdout))
+        ]
+    with session_scope(sqlite_url(workdir / "mlipcamp.sqlite")) as session:
+        found["files"] = sorted(session.execute(text("SELECT name, file_sha256 FROM model")).all())
+    return found
+
+
+def test_campaign_on_slurm_jobs_survives_a_cancelled_gpu_job_and_equals_a_local_run(tmp_path, slurm):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | slurm
+    local = campaign(tmp_path, "local")
+    done = mlipcamp("run", str(local), "--workdir", str(tmp_path / "local"), env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    logs = tmp_path / "job-logs"
+    config = campaign(tmp_path, str(profile(tmp_path / "slurm-profile.yaml", logs)))
+    workdir = tmp_path / "slurm"
+    run = subprocess.Popen(
+        [*MLIPCAMP, "run", str(config), "--workdir", str(workdir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    seen: dict[str, dict] = {}  # job id → squeue row, over the whole run
+    cancelled = None
+    deadline = time.monotonic() + 600
+    try:
+        while run.poll() is None:
+            assert time.monotonic() < deadline, "the campaign on SLURM did not finish in 10 minutes"
+            for job in jobs(slurm):
+                seen.setdefault(job["id"], job).update(state=job["state"])
+            training = any((workdir / "scratch" / "train").glob("*/train.log"))
+            gpu = [j for j in jobs(slurm) if j["partition"] == "gpu" and j["state"] == "RUNNING"]
+            if cancelled is None and training and gpu:  # as a walltime would, in the middle of a training
+                cancelled = gpu[0]["id"]
+                subprocess.run(["scancel", cancelled], env=os.environ | slurm, check=True)
+            time.sleep(1)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    output = run.stdout.read()
+    print("SLURM jobs seen:", *seen.values(), sep="\n  ")
+    assert cancelled is not None, "no training ran on a GPU job"
+    if run.returncode != 0:  # the lost training was recorded as failed: the next run resumes it
+        assert "did not finish" in output or "did not complete" in output, output[-3000:]
+        again = mlipcamp("run", str(config), "--workdir", str(workdir), env=env)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+
+    partitions = [(job["partition"], job["gres"]) for job in seen.values()]
+    assert ("cpu", "N/A") in partitions
+    assert partitions.count(("gpu", "gres:gpu:1")) >= 2  # the cancelled GPU job was replaced
+    job_of = {job["id"]: job["partition"] for job in seen.values()}
+    with session_scope(sqlite_url(workdir / "mlipcamp.sqlite")) as session:
+        where = {
+            "label": {h for (h,) in session.execute(text("SELECT host FROM label"))},
+            "train": {d for (d,) in session.execute(text("SELECT device FROM model"))},
+            "md": {d for (d,) in session.execute(text("SELECT device FROM md_run"))},
+        }
+    partitions_of = {
+        step: {job_of[j] for h in hosts for j in re.findall(r"SLURM job (\d+)", h)} for step, hosts in where.items()
+    }
+    assert partitions_of == {"label": {"cpu"}, "train": {"gpu"}, "md": {"gpu"}}, where
+    assert results(config, workdir, env) == results(local, tmp_path / "local", env)
