@@ -15,7 +15,8 @@ from rich.progress import (
 )
 
 from mlipcamp.cli.output import console, err_console, fail
-from mlipcamp.db.engine import DatabaseError, init_db, redact, sqlite_url
+from mlipcamp.db.engine import DatabaseError, init_db, redact, session_scope, sqlite_url
+from mlipcamp.db.records import database_store
 from mlipcamp.db.store import FileStore
 
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL [WORKDIR/mlipcamp.sqlite]")]
@@ -155,4 +156,5 @@ def _database(workdir: Path, database_url: str | None, create: bool) -> tuple[st
         init_db(url)
     except DatabaseError as exc:
         fail(str(exc), code=3)
-    return url, FileStore(workdir.resolve() / "store")
+    with session_scope(url) as session:  # the store the database records, whichever campaign made it
+        return url, FileStore(database_store(session, url, workdir.resolve() / "store"))
