@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -126,6 +127,9 @@ def test_read_only_store_full_disk_and_a_read_only_finished_workdir(tmp_path, fi
         with session_scope(url) as session:
             errors = set(session.scalars(select(Model.error)))
         assert len(errors) == 4 and all("Read-only file system" in e for e in errors), errors
+        with sqlite3.connect(workdir / "prefect" / "prefect.db") as prefect_db:  # what the Prefect UI shows
+            states = prefect_db.execute("SELECT state_name, state_type FROM task_run WHERE name LIKE 'train %'")
+            assert sorted(states) == [("TrainingFailed", "COMPLETED")] * 4
 
         # 2. The disk fills after the run started: the last line says so, and how to resume.
         run = subprocess.Popen(
