@@ -176,9 +176,12 @@ from mlipcamp.processes import interrupts_stop_the_run
 
 with interrupts_stop_the_run("stopped: resume with X", grace_s=1.0):
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    print(child.pid, flush=True)
+    announced = False
     while True:  # library code that swallows the KeyboardInterrupt and never unwinds
         try:
+            if not announced:  # inside the try: a signal right after the announcement is swallowed too
+                print(child.pid, flush=True)
+                announced = True
             time.sleep(100)
         except KeyboardInterrupt:
             pass
