@@ -103,7 +103,7 @@ def stop_slurm(root: Path, env: dict[str, str]) -> None:
     """Cancel every job, then stop the daemons started with the configuration under ``root``, and munge."""
     subprocess.run(["scancel", "--full", "--user", "root"], env=os.environ | env, capture_output=True)
     time.sleep(1)
-    subprocess.run(["pkill", "-f", f"-f {root}/slurm.conf"], capture_output=True)
+    subprocess.run(["pkill", "-f", "--", str(root / "slurm.conf")], capture_output=True)
     subprocess.run(["pkill", "-x", "munged"], capture_output=True)
     time.sleep(1)
 

@@ -122,11 +122,17 @@ def counting_calculator(monkeypatch, crash_at: int | None = None) -> list[int]:
     return calls
 
 
-def in_flow(task, *args):
-    """Run a Prefect task in a flow of its own, as the campaign does; its result."""
+def in_flow(task, *args, with_state: bool = False):
+    """Submit a Prefect task in a flow of its own, as the campaign does; its result (with its final
+    state's name and message first when ``with_state``)."""
     from prefect import flow
 
-    return flow(name="test-step")(lambda: task(*args))()
+    def run():
+        future = task.submit(*args)
+        value = future.result()
+        return (future.state.name, future.state.message, value) if with_state else value
+
+    return flow(name="test-step")(run)()
 
 
 def simulate(ws: Workspace, model_id: int, box_id: int, md: MolecularDynamics) -> int:
@@ -187,7 +193,10 @@ def test_unstable_run_is_stored_with_its_reason_and_not_analysed(tmp_path, prefe
 
     md = MolecularDynamics(**(MD | {"stability": {"max_force": 1e-6, "check_connectivity": False}}))
     ws, model_id, box_id = workspace(tmp_path, *box_and_model)
-    run_id = simulate(ws, model_id, box_id, md)
+    state, message, run_id = in_flow(
+        simulate_liquid, ws, model_id, WATER, box_id, md, MDExecution(device="cpu"), "water-random", with_state=True
+    )
+    assert state == "Unstable" and "stopped by the stability watch at step 0: force " in message  # seen in the UI
     with session_scope(ws.db_url) as session:
         run = session.get(MDRun, run_id)
         session.expunge(run)
