@@ -157,7 +157,6 @@ def test_two_campaigns_share_one_database_at_once_with_prefect_on_postgres_too(p
         # 2 data kinds × seeds {1, 2, 3}: seed 2's models are shared, trained once
         assert sorted(models) == [(kind, seed, "ok") for kind in ("cluster", "periodic") for seed in (1, 2, 3)]
         assert sorted(md_runs) == ["ok"] * 6
-        print(counts)
         assert store in {tmp_path / "alpha" / "store", tmp_path / "beta" / "store"}
         assert all((store / f).is_file() for f in files_named)  # every row's file, whichever campaign wrote it
         for name, workdir in (("alpha", tmp_path / "alpha"), ("beta", tmp_path / "beta")):
