@@ -22,7 +22,7 @@ from test_imported_campaign import files, imported_only  # noqa: F401 (a fixture
 
 from mlipcamp.db.engine import init_db, session_scope
 from mlipcamp.db.models import Dataset, FileStoreRow, Label, LevelOfTheoryRow, MDRun, Model, Structure
-from mlipcamp.db.records import database_store
+from mlipcamp.db.records import StoreMismatch, database_store
 from mlipcamp.db.step_lock import step_lock
 
 pytestmark = pytest.mark.slow
@@ -39,6 +39,8 @@ def test_schema_is_migrated_and_its_uniqueness_is_the_database_s(postgres, tmp_p
     with session_scope(url) as session:  # the store belongs to the database: a later campaign gets the first's
         assert database_store(session, url, tmp_path / "second") == tmp_path / "first"
         assert session.scalar(select(func.count()).select_from(FileStoreRow)) == 1
+        with pytest.raises(StoreMismatch, match=f"store_dir: the database keeps its files in {tmp_path / 'first'}"):
+            database_store(session, url, tmp_path / "default", asked=tmp_path / "second")
     with session_scope(url) as session:
         level = LevelOfTheoryRow(hash="h", name="x", code="c", code_version="1", method="m", settings={})
         structure = Structure(
