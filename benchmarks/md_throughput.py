@@ -3,7 +3,7 @@ stability watch, log, trajectory and checkpoint files) against a plain ASE loop 
 integrator, MACE model, box and thread count, and nothing else), in this process.
 
     .venv/bin/python benchmarks/md_throughput.py [--model PATH] [--steps 400] [--repeats 3]
-                                                 [--device auto] [--concurrent 1 2 4]
+                                                 [--device auto] [--concurrent 1 2 4] [--dtypes]
 
 Without ``--model`` it first trains the demo's MACE architecture (16 channels, max_L 0, r_max 4 Å)
 on GFN2-xTB labels of rattled EC clusters cut from the benchmark box: about 3 min on 2 CPU cores.
@@ -11,6 +11,8 @@ Prints steps/s of both, each the median over ``--repeats`` rounds in alternating
 around the whole call (run_md: from the copy of the box to the trajectory file), and their ratio.
 With ``--concurrent`` it then starts 1, 2, 4 … processes running run_md at once on the same device
 and prints their aggregate steps/s: several MD runs sharing one GPU (``md.runs_per_gpu``).
+With ``--dtypes`` it times run_md with the (float64-trained) model evaluated in float64 and in float32
+(``md.dtype``), alternating, and prints the float32/float64 speed ratio.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     parser.add_argument("--concurrent", type=int, nargs="*", default=[], help="process counts sharing the device")
+    parser.add_argument("--dtypes", action="store_true", help="also time run_md in float64 and float32 (md.dtype)")
     args = parser.parse_args()
     if args.model is not None and not args.model.is_file():
         parser.error(f"--model {args.model}: no such file")
@@ -83,6 +86,29 @@ def main() -> None:
             f"{n} concurrent run(s): aggregate {sum(speeds):8.2f} steps/s "
             f"(each {', '.join(f'{s:.2f}' for s in speeds)}; {sum(speeds) / task_speed:.2f}× one run)"
         )
+    if args.dtypes:
+        speeds = dtype_speeds(box, model, device, settings, args, workdir / "dtypes")
+        for dtype, values in speeds.items():
+            print(
+                f"run_md {dtype}  : {statistics.median(values):8.2f} steps/s  ({', '.join(f'{s:.2f}' for s in values)})"
+            )
+        ratio = statistics.median(speeds["float32"]) / statistics.median(speeds["float64"])
+        print(f"ratio float32 / float64: {ratio:.3f}")
+
+
+def dtype_speeds(box, model: Path, device: str, settings, args: argparse.Namespace, directory: Path) -> dict:
+    """run_md steps/s per evaluation precision, ``args.repeats`` rounds in alternating order. Each
+    round builds its calculator anew (untimed): MACE's calculator sets torch's default dtype for
+    the process, so two of different precision cannot take turns."""
+    from mlipcamp.science.mace_calculator import mace_calculator
+
+    speeds: dict[str, list[float]] = {"float64": [], "float32": []}
+    for i in range(args.repeats):
+        for dtype in list(speeds) if i % 2 == 0 else list(speeds)[::-1]:
+            calculator = mace_calculator(model, device, dtype, args.threads)
+            plain_loop(box, calculator, settings, 10)  # warm-up of this calculator
+            speeds[dtype].append(project_run(box, calculator, settings, directory / f"{dtype}-{i}"))
+    return speeds
 
 
 def _settings(molecules: int, steps: int):

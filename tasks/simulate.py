@@ -55,7 +55,7 @@ def simulate_liquid(
             atoms = ws.store.get_atoms(box.structure.file)
             model_path, dtype, box_structure_id = (
                 ws.store.path(model.file),
-                model.hyperparameters["default_dtype"],
+                md.dtype or model.hyperparameters["default_dtype"],
                 box.structure_id,
             )
 

@@ -756,3 +756,10 @@ def test_thermalization_enters_the_identity_only_when_asked_for():
     settings = md_settings(n_steps=10, equilibration_steps=5, thermalization_steps=7)
     assert settings.identity()["thermalization_steps"] == 7
     assert settings.total_steps == 15 and settings.steps_with_thermalization == 22
+
+
+def test_dtype_enters_the_identity_only_when_asked_for():
+    assert "dtype" not in md_settings(n_steps=10).identity()
+    assert md_settings(n_steps=10, dtype="float32").identity()["dtype"] == "float32"
+    with pytest.raises(ValidationError, match="dtype"):
+        md_settings(n_steps=10, dtype="float16")

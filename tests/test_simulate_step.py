@@ -225,3 +225,18 @@ def test_unstable_run_is_stored_with_its_reason_and_not_analysed(tmp_path, prefe
     assert row["md_status"] == "unstable" and row["md_error"] == run.error and row["density_g_cm3"] is None
     report = Path(in_flow(write_report, ws, "test", ["water"])).read_text()
     assert f"- **water** with **random** (unstable): {run.error}" in report
+
+
+def test_md_dtype_evaluates_the_float64_model_in_float32_as_another_run(tmp_path, prefect_harness, box_and_model):
+    """``md.dtype: float32`` is a run of its own (another key, another row) whose model runs in
+    float32: its energies differ from the float64 run's in the 7th digit, not in the 3rd."""
+    from mlipcamp.science.md import read_md_log
+
+    ws, model_id, box_id = workspace(tmp_path, *box_and_model)
+    runs = {dtype: simulate(ws, model_id, box_id, MolecularDynamics(**MD, dtype=dtype)) for dtype in ("float32", None)}
+    with session_scope(ws.db_url) as session:
+        rows = {dtype: session.get(MDRun, run_id) for dtype, run_id in runs.items()}
+        assert rows["float32"].key != rows[None].key and rows["float32"].settings["dtype"] == "float32"
+        epot = {dtype: read_md_log(ws.store.path(row.log_file))["epot_eV"][0] for dtype, row in rows.items()}
+    assert epot["float32"] != epot[None]
+    assert epot["float32"] == pytest.approx(epot[None], rel=1e-5)

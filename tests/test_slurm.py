@@ -142,3 +142,44 @@ def test_campaign_on_slurm_jobs_survives_a_cancelled_gpu_job_and_equals_a_local_
     }
     assert partitions_of == {"label": {"cpu"}, "train": {"gpu"}, "md": {"gpu"}}, where
     assert results(config, workdir, env) == results(local, tmp_path / "local", env)
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["dask-default", "campaign"])
+def test_a_gpu_job_whose_worker_restarts_slowly_keeps_its_job(tmp_path, slurm, monkeypatch, kept):
+    """Dask's lost-worker clean-up, made to run while the nanny restarts the worker (timeout 0 s: any
+    restart is slow), cancels a one-process SLURM job for good (the control); the campaign's GPU job
+    keeps its SLURM job, and its worker comes back and takes GPU work."""
+    import dask
+    from distributed import Client
+    from prefect.utilities.importtools import from_qualified_name
+
+    from mlipcamp.flows.clusters import runner_arguments
+    from mlipcamp.settings.execution import Execution
+
+    for name, value in slurm.items():
+        monkeypatch.setenv(name, value)  # sbatch, squeue and scancel of the cluster find the test's SLURM
+    arguments = runner_arguments(Execution(cluster=str(profile(tmp_path / "profile.yaml", tmp_path))), None)
+    kwargs = arguments["cluster_kwargs"] | {"n_workers": 0}  # the GPU job alone
+    if not kept:  # the same GPU job as a plain SLURMCluster's one job
+        cluster_class = from_qualified_name(kwargs.pop("cluster_class"))
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("lost_after_s", "gpu_jobs", "gpu_job_kwargs")}
+        kwargs |= arguments["cluster_kwargs"]["gpu_job_kwargs"] | {"n_workers": 1}
+    else:
+        cluster_class = arguments["cluster_class"]
+    settings = {"distributed.deploy.lost-worker-timeout": "0s", "distributed.scheduler.allowed-failures": 0}
+    with dask.config.set(settings), cluster_class(**kwargs) as cluster, Client(cluster) as client:
+        client.wait_for_workers(1, timeout=120)
+        [first] = client.scheduler_info()["workers"]
+        [job] = [j["id"] for j in jobs(slurm) if j["partition"] == "gpu" and j["state"] == "RUNNING"]
+        client.submit(os._exit, 13, resources={"GPU": 1})  # what a crashing CUDA kernel does to its worker
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            back = set(client.scheduler_info()["workers"]) - {first}
+            alive = any(j["id"] == job for j in jobs(slurm))
+            if back or not alive:
+                break
+            time.sleep(0.5)
+        assert alive == kept and bool(back) == kept, (alive, back)
+        if kept:
+            assert client.submit(sum, [1, 2], resources={"GPU": 1}).result(timeout=60) == 3
+            assert [j["id"] for j in jobs(slurm) if j["partition"] == "gpu"] == [job]  # no second job was needed

@@ -47,6 +47,11 @@ class MolecularDynamics(StrictModel):
     checkpoint_interval: int = Field(1000, gt=0, description="steps between checkpoints (full dynamical state)")
     stability: Stability = Stability()
     seed: int = Field(0, ge=0)
+    dtype: Literal["float32", "float64"] | None = Field(
+        None,
+        description="precision the model is evaluated in; default: the precision it was trained in "
+        "(training.mace.default_dtype). float32 is faster, see docs/md.md for what it changes",
+    )
 
     @model_validator(mode="after")
     def _thermalization_before_a_barostat(self) -> MolecularDynamics:
@@ -55,9 +60,10 @@ class MolecularDynamics(StrictModel):
         return self
 
     def identity(self) -> dict:
-        """The settings as JSON, ``thermalization_steps`` left out when 0 (runs from before it existed
-        keep their keys)."""
-        return self.model_dump(mode="json", exclude={"thermalization_steps"} if not self.thermalization_steps else None)
+        """The settings as JSON, ``thermalization_steps`` left out when 0 and ``dtype`` when unset (runs
+        from before they existed keep their keys)."""
+        unset = {"thermalization_steps": not self.thermalization_steps, "dtype": self.dtype is None}
+        return self.model_dump(mode="json", exclude={field for field, leave_out in unset.items() if leave_out})
 
     @property
     def total_steps(self) -> int:
