@@ -44,10 +44,14 @@ def main() -> None:
     settings = {  # what a user copies from a working mace_run_train command
         "num_channels": args.channels,
         "max_L": 0,
+        "num_interactions": 2,
+        "correlation": 2,  # mlipcamp's default; mace-torch's is 3: a user gives what they mean
         "r_max": 4.0,
         "batch_size": 8,
         "max_num_epochs": args.epochs,
         "lr": 0.01,
+        "energy_weight": 1.0,
+        "forces_weight": 100.0,
         "default_dtype": "float64",
     }
     user_file = ec_dataset(work / "user.xyz", "cluster", args.structures, seed=11, with_atoms=True)
@@ -77,7 +81,7 @@ def campaign_training(work: Path, user_file: Path, test_file: Path, settings: di
     ]
     data["training"].update(seeds=[SEED], e0s="isolated_atoms")
     data["training"]["mace"] = {k: f"{v} Å" if k == "r_max" else v for k, v in settings.items()}
-    data["md"].update(n_molecules=4, n_steps=20, log_interval=1, trajectory_interval=1)
+    data["md"].update(n_molecules=4, n_steps=40, log_interval=1, trajectory_interval=1)
     data["md"]["stability"] = {"check_connectivity": False}
     data["analysis"].update(rdf_r_max="3.5 Å", diffusion_blocks=2)
     config, workdir = work / "campaign.yaml", work / "campaign"
