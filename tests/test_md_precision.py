@@ -55,7 +55,7 @@ def lennard_jones() -> LennardJones:
 
 @pytest.fixture(scope="module")
 def argon_model(tmp_path_factory):
-    """A float64 MACE fitted to LJ argon frames from Langevin MD at 0.9-1.5 g/cm³ and 100-200 K;
+    """A float64 MACE fitted to LJ argon frames from Langevin MD at 1.1-1.6 g/cm³ and 80-160 K;
     returns the model file and a 1.4 g/cm³ fluid box from the 100 K run."""
     work = tmp_path_factory.mktemp("argon")
     rng = np.random.default_rng(0)
