@@ -26,6 +26,18 @@ from mlipcamp.db.models import (
 )
 
 
+def structure_sizes(session: Session, sample_set_ids: list[int], kinds: list[str]) -> dict[int, int]:
+    """Atom counts of the structures of the given kinds in these sample sets, by id, in id order."""
+    query = (
+        select(Structure.id, Structure.n_atoms)
+        .join(SampleMember, SampleMember.structure_id == Structure.id)
+        .where(SampleMember.sample_set_id.in_(sample_set_ids), Structure.kind.in_(kinds))
+        .distinct()
+        .order_by(Structure.id)
+    )
+    return dict(session.execute(query).tuples().all())
+
+
 def structures_of_sample_sets(session: Session, sample_set_ids: list[int], kinds: list[str]) -> list[int]:
     """Ids of the structures of the given kinds in these sample sets, in id order."""
     query = (

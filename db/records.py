@@ -18,6 +18,7 @@ from mlipcamp.db.models import (
     CampaignMember,
     CampaignRow,
     FileStoreRow,
+    Label,
     LevelOfTheoryRow,
     RankingStabilityRow,
     SensitivityComponent,
@@ -42,6 +43,35 @@ def get_or_create(session: Session, model: type[RowT], unique: dict[str, Any], *
         return row
     except IntegrityError:
         return session.scalars(query).one()
+
+
+def write_labels(session: Session, level_id: int, fields: dict[int, dict[str, Any]]) -> None:
+    """Set the labels of these structures (id → column values) at a level, creating those absent, in
+    one flush; row by row only when another writer stored one of them meanwhile (the database's
+    one-label-per-structure-and-level constraint says so)."""
+    try:
+        with session.begin_nested():
+            existing = _labels_of(session, list(fields), level_id)
+            for structure_id, values in fields.items():
+                label = existing.get(structure_id)
+                if label is None:
+                    label = Label(structure_id=structure_id, level_of_theory_id=level_id)
+                    session.add(label)
+                _set(label, values)
+    except IntegrityError:
+        for structure_id, values in fields.items():
+            unique = {"structure_id": structure_id, "level_of_theory_id": level_id}
+            _set(get_or_create(session, Label, unique, status="failed", wall_time_s=0.0, host=""), values)
+
+
+def _labels_of(session: Session, structure_ids: list[int], level_id: int) -> dict[int, Label]:
+    query = select(Label).where(Label.level_of_theory_id == level_id, Label.structure_id.in_(structure_ids))
+    return {label.structure_id: label for label in session.scalars(query)}
+
+
+def _set(row: Base, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(row, name, value)
 
 
 class StoreMismatch(ValueError):

@@ -11,6 +11,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.states import Completed, State
 
+from mlipcamp.flows.batching import balanced_batches, qm_cost
 from mlipcamp.flows.clusters import task_resources
 from mlipcamp.science.training.settings import MaceHyperparameters
 from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling
@@ -80,10 +81,10 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
 
     if sample_set_ids:
         kinds = config.computed_data_kinds
-        structure_ids = structures_to_label.with_options(  # in this process: a look-up
+        sizes = structures_to_label.with_options(  # in this process: a look-up
             task_run_name=f"list structures to label ({', '.join(kinds)})", tags=tags(stage="label")
         )(ws, sample_set_ids, kinds)
-        logger.info("labels: %s", _label_all(ws, config, structure_ids))
+        logger.info("labels: %s", _label_all(ws, config, sizes))
     training_sets = sample_set_ids + [imports[d.name].result() for d in config.training_datasets]
     test_sets = [(d.name, imports[d.name].result(), d.level_name) for d in config.test_sets]
 
@@ -212,8 +213,9 @@ def tags(**factors: object) -> set[str]:
     return {f"{name}:{value}" for name, value in factors.items()}
 
 
-def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dict[str, int]:
-    """Fan labelling out in batches per level of theory; progress shown as a Prefect artifact.
+def _label_all(ws: Workspace, config: Campaign, sizes: dict[int, int]) -> dict[str, int]:
+    """Fan labelling of the structures (id → atom count) out in batches per level of theory, balanced
+    by cost over the worker slots; progress shown as a Prefect artifact.
 
     A batch whose task is lost (its worker died, e.g. a QM code crashed the process) is split
     into single structures. A lost single may only have shared its worker with the structure that
@@ -225,14 +227,12 @@ def _label_all(ws: Workspace, config: Campaign, structure_ids: list[int]) -> dic
     that is being restarted after a crash.
     """
     labelling, execution = config.labelling, config.execution.labelling
-    size = execution.batch_size
-    batches = [
-        (level, structure_ids[i : i + size])
-        for level in labelling.levels_of_theory
-        for i in range(0, len(structure_ids), size)
-    ]
+    dealt = balanced_batches(
+        {i: qm_cost(n) for i, n in sizes.items()}, execution.batch_size, config.execution.local_slots
+    )
+    batches = [(level, batch) for level in labelling.levels_of_theory for batch in dealt]
     total = {"ok": 0, "failed": 0, "reused": 0}
-    planned = len(structure_ids) * len(labelling.levels_of_theory)
+    planned = len(sizes) * len(labelling.levels_of_theory)
     if not planned:
         return total
     progress = create_progress_artifact(progress=0.0, description=f"{config.name}: labelling batches done")

@@ -24,6 +24,9 @@ GPU = "GPU"  # Dask resource of workers with GPUs (jobqueue GPU profiles: GPU=1 
 # Workers also leave Ctrl-C to the run (mlipcamp.flows.worker_setup).
 WORKER_DASK_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # the worker's statistical profiler samples every thread's stack each 10 ms: measured here, it
+    # made GFN2-xTB labels 20 % slower (benchmarks/label_throughput.py); nothing of ours reads it
+    "distributed.worker.profile.enabled": False,
     "distributed.worker.preload": ["mlipcamp.flows.worker_setup"],
 }
 

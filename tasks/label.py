@@ -8,19 +8,18 @@ from prefect import get_run_logger, task
 from prefect.states import State
 
 from mlipcamp.db.engine import Session, session_scope
-from mlipcamp.db.models import Label
-from mlipcamp.db.queries import labels_at_level, structures_by_id, structures_of_sample_sets
-from mlipcamp.db.records import get_or_create, level_row
+from mlipcamp.db.queries import labels_at_level, structure_sizes, structures_by_id
+from mlipcamp.db.records import level_row, write_labels
 from mlipcamp.science.qm import LabelResult, LevelOfTheory, get_level, label_structures
 from mlipcamp.tasks.artifacts import flagged
 from mlipcamp.tasks.workspace import Workspace
 
 
 @task
-def structures_to_label(ws: Workspace, sample_set_ids: list[int], data_kinds: Sequence[str]) -> list[int]:
-    """Ids of the structures of the trained data kinds in these sample sets, in id order."""
+def structures_to_label(ws: Workspace, sample_set_ids: list[int], data_kinds: Sequence[str]) -> dict[int, int]:
+    """Atom counts of the structures of the trained data kinds in these sample sets, by id, in id order."""
     with session_scope(ws.db_url) as session:
-        return structures_of_sample_sets(session, sample_set_ids, list(data_kinds))
+        return structure_sizes(session, sample_set_ids, list(data_kinds))
 
 
 def level_row_id(session: Session, level: LevelOfTheory) -> int:
@@ -58,8 +57,7 @@ def label_batch(
             attempts[i] += 1
 
     with session_scope(ws.db_url) as session:
-        for structure, result, n_attempts in zip(todo, results, attempts, strict=True):
-            record_label(session, ws, structure.id, level_id, result, n_attempts)
+        record_labels(session, ws, level_id, [s.id for s in todo], results, attempts)
     n_ok = sum(r.ok for r in results)
     for structure, result in zip(todo, results, strict=True):
         if not result.ok:
@@ -74,25 +72,50 @@ def label_batch(
     return counts
 
 
+def record_labels(
+    session: Session,
+    ws: Workspace,
+    level_id: int,
+    structure_ids: Sequence[int],
+    results: Sequence[LabelResult],
+    attempts: Sequence[int],
+) -> None:
+    """Store a batch's outcomes at a level, replacing failed labels (forces and stress in the file store)."""
+    fields = {
+        structure_id: _label_fields(result, n_attempts, _store_arrays(ws, result))
+        for structure_id, result, n_attempts in zip(structure_ids, results, attempts, strict=True)
+    }
+    write_labels(session, level_id, fields)
+
+
 def record_label(
     session: Session, ws: Workspace, structure_id: int, level_id: int, result: LabelResult, attempts: int
 ) -> None:
     """Store a label's outcome for a structure at a level (replacing a failed one)."""
-    arrays_file = arrays_sha = None
-    if result.ok:
-        arrays = {"forces_eV_ang": result.forces_eV_ang}
-        if result.stress_eV_ang3 is not None:
-            arrays["stress_eV_ang3"] = result.stress_eV_ang3
-        arrays_file, arrays_sha = ws.store.put_arrays(**arrays)
-    unique = {"structure_id": structure_id, "level_of_theory_id": level_id}  # a database constraint
-    label = get_or_create(session, Label, unique, status="failed", wall_time_s=0.0, host="")  # safe against a race
-    label.status = "ok" if result.ok else "failed"
-    label.energy_ev = result.energy_eV if result.ok else None
-    label.arrays_file, label.arrays_sha256 = arrays_file, arrays_sha
-    label.error = result.error
-    label.wall_time_s = result.wall_time_s
-    label.host = result.host
-    label.attempts = attempts
+    record_labels(session, ws, level_id, [structure_id], [result], [attempts])
+
+
+def _store_arrays(ws: Workspace, result: LabelResult) -> tuple[str | None, str | None]:
+    """The label's forces (and stress) in the file store: (relative path, sha256); None for a failure."""
+    if not result.ok:
+        return None, None
+    arrays = {"forces_eV_ang": result.forces_eV_ang}
+    if result.stress_eV_ang3 is not None:
+        arrays["stress_eV_ang3"] = result.stress_eV_ang3
+    return ws.store.put_arrays(**arrays)
+
+
+def _label_fields(result: LabelResult, attempts: int, file: tuple[str | None, str | None]) -> dict:
+    return {
+        "status": "ok" if result.ok else "failed",
+        "energy_ev": result.energy_eV if result.ok else None,
+        "arrays_file": file[0],
+        "arrays_sha256": file[1],
+        "error": result.error,
+        "wall_time_s": result.wall_time_s,
+        "host": result.host,
+        "attempts": attempts,
+    }
 
 
 @task

@@ -154,8 +154,9 @@ def test_a_local_worker_killed_by_its_task_comes_back(cluster_class, comes_back)
 
 
 @pytest.mark.parametrize("configured", [True, False], ids=["campaign", "dask-default"])
-def test_local_workers_keep_glibc_malloc_defaults(configured, monkeypatch):
-    """Dask sets MALLOC_TRIM_THRESHOLD_ in its workers (training 2.3× slower); campaign workers do not have it."""
+def test_local_workers_keep_glibc_malloc_defaults_and_no_profiler(configured, monkeypatch):
+    """Dask sets MALLOC_TRIM_THRESHOLD_ in its workers (training 2.3× slower) and samples their stacks
+    every 10 ms (labels 20 % slower); campaign workers have neither."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -170,7 +171,9 @@ def test_local_workers_keep_glibc_malloc_defaults(configured, monkeypatch):
     ):
         [value] = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).values()
         [sigint] = client.run(lambda: __import__("signal").getsignal(2) == 1).values()  # SIG_IGN
+        [profiling] = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks).values()
     assert value == (None if configured else "65536")
+    assert profiling == (not configured)
     assert sigint == configured  # a terminal's Ctrl-C is the run's to handle
 
 
@@ -182,10 +185,10 @@ def test_batch_job_workers_get_the_campaign_dask_config():
     line = worker_config_export()
     name, _, value = line.removeprefix("export ").partition("=")
     code = (
-        "from distributed.nanny import _get_env_variables; "
-        "print(_get_env_variables('distributed.nanny.pre-spawn-environ'))"
+        "import dask; from distributed.nanny import _get_env_variables; "
+        "print(_get_env_variables('distributed.nanny.pre-spawn-environ'), dask.config.get('distributed.worker.profile'))"
     )
     seen = subprocess.run(
         [sys.executable, "-c", code], env=os.environ | {name: value}, capture_output=True, text=True, check=True
     ).stdout
-    assert "MALLOC_TRIM_THRESHOLD_" not in seen and "OMP_NUM_THREADS" in seen
+    assert "MALLOC_TRIM_THRESHOLD_" not in seen and "OMP_NUM_THREADS" in seen and "'enabled': False" in seen

@@ -24,7 +24,7 @@ from test_imported_campaign import files, imported_only  # noqa: F401 (files is 
 from mlipcamp.db.engine import session_scope, sqlite_url
 from mlipcamp.db.models import MDRun, Model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # its Ctrl-C must end the run within 15 s
 COSTS = ("device", "train_time_s", "seconds_per_epoch", "peak_memory_mb", "wall_time_s", "steps_per_s", "ns_per_day")
 
 
@@ -68,8 +68,8 @@ def kill_when(config: Path, workdir: Path, env: dict, ready, what: str, sig: int
 
 def test_campaign_killed_and_interrupted_resumes_to_identical_results(tmp_path, files):  # noqa: F811
     data = imported_only(tmp_path, files)
-    data["training"].update(seeds=[1], valid_fraction=0.2)
-    data["training"]["mace"].update(max_num_epochs=4, num_channels=8, batch_size=4)
+    data["training"].update(seeds=[1], valid_fraction=0.2, data_kinds=["periodic"])  # one model, one MD run
+    data["training"]["mace"].update(max_num_epochs=3, num_channels=8, batch_size=4)
     data["md"].update(
         n_molecules=6,
         n_steps=400,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from mlipcamp.db.engine import init_db, session_scope, sqlite_url
 from mlipcamp.db.models import Label
+from mlipcamp.db.queries import labels_at_level
 from mlipcamp.db.records import structure_row
 from mlipcamp.tasks.workspace import Workspace
 
@@ -126,3 +127,39 @@ def test_a_level_that_kills_every_worker_stops_being_rerun_alone(tmp_path, prefe
     assert all(labels[i].status == "failed" for i in ids)
     assert sum("KilledWorker" in e for e in errors) == LOST_IN_A_ROW_TO_STOP  # rerun alone, lost again
     assert sum("not run alone" in e for e in errors) == 2
+
+
+def test_a_batch_of_labels_is_written_at_once_and_a_label_stored_meanwhile_is_not_doubled(tmp_path, monkeypatch):
+    """record_labels replaces a failed label and adds new ones; when another campaign stored one of
+    the batch's labels after the batch looked (the unique constraint fires), it goes row by row."""
+    import mlipcamp.db.records
+    from mlipcamp.science.qm import LabelResult, get_level
+    from mlipcamp.tasks.label import level_row_id, record_label, record_labels
+
+    url = sqlite_url(tmp_path / "db.sqlite")
+    init_db(url)
+    ws = Workspace(workdir=str(tmp_path), db_url=url, campaign_id=1)
+    molecules = [Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.70 + 0.01 * i]]) for i in range(3)]
+    ok = [LabelResult(True, -31.0 - i, np.full((2, 3), 0.1 * i), None, None, 0.5, "here") for i in range(3)]
+    failed = LabelResult(False, None, None, None, "SCF did not converge", 0.2, "there")
+    with session_scope(url) as session:
+        ids = [structure_row(session, ws.store, m, "molecule", {}).id for m in molecules]
+        level_id = level_row_id(session, get_level("gfn2-xtb"))
+        record_label(session, ws, ids[0], level_id, failed, 1)
+    with session_scope(url) as session:
+        record_labels(session, ws, level_id, ids[:2], ok[:2], [2, 1])
+
+    with session_scope(url) as session:
+        record_label(session, ws, ids[2], level_id, failed, 1)  # "the other campaign"
+        session.flush()
+        with monkeypatch.context() as patch:  # the batch looked before the other campaign wrote
+            patch.setattr(mlipcamp.db.records, "_labels_of", lambda *args: {})
+            record_labels(session, ws, level_id, ids[1:], ok[1:], [1, 2])
+
+    with session_scope(url) as session:
+        rows = sorted(session.execute(select(Label.structure_id, Label.status, Label.energy_ev, Label.attempts)))
+        assert rows == [(ids[0], "ok", -31.0, 2), (ids[1], "ok", -32.0, 1), (ids[2], "ok", -33.0, 2)]
+        stored = labels_at_level(session, ids, level_id)
+        np.testing.assert_array_equal(
+            ws.store.get_arrays(stored[ids[2]].arrays_file)["forces_eV_ang"], ok[2].forces_eV_ang
+        )

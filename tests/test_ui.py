@@ -107,7 +107,7 @@ def test_flow_run_artifacts_show_plots_and_tables_and_unstable_runs_are_named(tm
             driver.get(link)
             wait_for(lambda: "Artifact" in driver.find_element(By.TAG_NAME, "body").text)
             time.sleep(1)
-            shown = wait_for(lambda: driver.execute_script(IMAGES) or None, timeout=5) or []
+            shown = wait_for(lambda: driver.execute_script(IMAGES) or None, timeout=10) or []
             for alt, loaded in shown:
                 images[alt] = images.get(alt, True) and loaded
             tables += [t.text for t in driver.find_elements(By.TAG_NAME, "table")]

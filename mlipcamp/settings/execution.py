@@ -105,6 +105,11 @@ class Execution(StrictModel):
         return cluster
 
     @property
+    def local_slots(self) -> int | None:
+        """Tasks the local cluster runs at once; None on batch jobs, whose number changes."""
+        return self.n_workers * self.threads_per_worker if self.cluster == "local" else None
+
+    @property
     def profile(self) -> ClusterProfile | None:
         """The batch cluster's profile; None for the local cluster."""
         return None if self.cluster == "local" else load_profile(self.cluster)
