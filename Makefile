@@ -22,12 +22,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# Slow tests mostly wait on subprocesses: SLOW_WORKERS of them at a time (a file stays on one worker),
-# then those marked serial, one at a time.
-SLOW_WORKERS ?= 2
 test-slow: setup
-	$(BIN)/python -m pytest -m "slow and not serial" -n $(SLOW_WORKERS) --dist loadfile $(PYTEST_ARGS)
-	$(BIN)/python -m pytest -m "slow and serial" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

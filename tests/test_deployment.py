@@ -54,7 +54,8 @@ def test_deployed_campaign_runs_on_a_worker_and_resumes_on_its_next_run(tmp_path
     )
     assert deployed.returncode == 0, deployed.stderr
     assert "deployment mlipcamp-campaign-from-file/nightly" in deployed.stdout
-    inspected = prefect("deployment", "inspect", "mlipcamp-campaign-from-file/nightly", env=env).stdout
+    wide = env | {"COLUMNS": "1000"}  # rich folds long values (the config's path) at the terminal's width
+    inspected = prefect("deployment", "inspect", "mlipcamp-campaign-from-file/nightly", env=wide).stdout
     assert "0 3 * * *" in inspected and str(config) in inspected and "camp" in inspected
 
     url = sqlite_url(workdir / "mlipcamp.sqlite")

@@ -24,7 +24,7 @@ from test_imported_campaign import files, imported_only  # noqa: F401 (files is 
 from mlipcamp.db.engine import session_scope, sqlite_url
 from mlipcamp.db.models import MDRun, Model
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial]  # its Ctrl-C must end the run within 15 s
+pytestmark = pytest.mark.slow
 COSTS = ("device", "train_time_s", "seconds_per_epoch", "peak_memory_mb", "wall_time_s", "steps_per_s", "ns_per_day")
 
 

@@ -69,7 +69,6 @@ def assert_all_gone(processes: list[psutil.Process], within_s: float) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # the run must stop within a time limit
 @pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
 def test_interrupted_run_stops_everything_and_says_how_to_resume(long_campaign, how):
     config, workdir, env = long_campaign
@@ -99,7 +98,6 @@ def test_interrupted_run_stops_everything_and_says_how_to_resume(long_campaign, 
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # the run must stop within a time limit
 def test_killed_run_leaves_nothing_running_and_nothing_blocking(long_campaign):
     config, workdir, env = long_campaign
     run, descendants = start_run(config, workdir, env)

@@ -23,7 +23,7 @@ from test_end_to_end import DEMO, MLIPCAMP, mlipcamp
 
 from mlipcamp.db.engine import session_scope, sqlite_url
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial]  # one slurmctld; jobs judged lost after 20 s
+pytestmark = pytest.mark.slow
 COSTS = ("device", "train_time_s", "seconds_per_epoch", "peak_memory_mb", "wall_time_s", "steps_per_s", "ns_per_day")
 
 

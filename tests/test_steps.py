@@ -94,7 +94,7 @@ def _label_on_one_worker(
 
     @flow
     def label_everything() -> dict:
-        return _label_all(ws, config, ids)
+        return _label_all(ws, config, {i: len(a) for i, a in zip(ids, molecules, strict=True)})
 
     runner = DaskTaskRunner(**runner_arguments(execution, None))
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):  # default 3

@@ -73,7 +73,9 @@ class SamplingExecution(StrictModel):
 
 
 class LabellingExecution(StrictModel):
-    batch_size: int = Field(50, ge=1, description="structures per labelling task")
+    batch_size: int = Field(
+        50, ge=1, description="most structures per labelling task (batches are balanced over the worker slots)"
+    )
     n_threads: int = Field(1, ge=1, description="OpenMP/BLAS threads per QM job")
 
 
