@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -108,7 +108,6 @@ def prefect_api() -> Iterator[str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED", "false"
     )  # no network here; the server would only log errors
     server = _temporary_server()
-    _import_in_background("mlipcamp.flows.campaign_flow", "prefect_dask")  # while the server boots
     try:
         server.start(timeout=SERVER_START_TIMEOUT_S)
     except RuntimeError as exc:
@@ -128,21 +127,6 @@ def prefect_api() -> Iterator[str]:
         APILogWorker.drain_all(timeout=5)  # send the last logs while the server still listens
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
-
-
-def _import_in_background(*modules: str) -> None:
-    """Import ``modules`` in a daemon thread: the seconds a run spends importing the flow, Dask and
-    Prefect's engine overlap the temporary server's start (measured: about 10 s each on 2 cores)
-    instead of following it. A failed import is left for the run's own import to report."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        for module in modules:
-            with suppress(Exception):
-                importlib.import_module(module)
-
-    threading.Thread(target=load, name="import the flow", daemon=True).start()
 
 
 def _temporary_server():
