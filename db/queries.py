@@ -40,14 +40,7 @@ def structure_sizes(session: Session, sample_set_ids: list[int], kinds: list[str
 
 def structures_of_sample_sets(session: Session, sample_set_ids: list[int], kinds: list[str]) -> list[int]:
     """Ids of the structures of the given kinds in these sample sets, in id order."""
-    query = (
-        select(Structure.id)
-        .join(SampleMember, SampleMember.structure_id == Structure.id)
-        .where(SampleMember.sample_set_id.in_(sample_set_ids), Structure.kind.in_(kinds))
-        .distinct()
-        .order_by(Structure.id)
-    )
-    return list(session.scalars(query))
+    return list(structure_sizes(session, sample_set_ids, kinds))
 
 
 def campaign_row_ids(session: Session, campaign_id: int, table: str) -> list[int]:

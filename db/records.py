@@ -24,6 +24,7 @@ from mlipcamp.db.models import (
     SensitivityComponent,
     Structure,
 )
+from mlipcamp.db.queries import labels_at_level
 from mlipcamp.db.store import FileStore
 from mlipcamp.hashing import hash_atoms, sha256_file
 
@@ -51,7 +52,7 @@ def write_labels(session: Session, level_id: int, fields: dict[int, dict[str, An
     one-label-per-structure-and-level constraint says so)."""
     try:
         with session.begin_nested():
-            existing = _labels_of(session, list(fields), level_id)
+            existing = labels_at_level(session, list(fields), level_id)
             for structure_id, values in fields.items():
                 label = existing.get(structure_id)
                 if label is None:
@@ -62,11 +63,6 @@ def write_labels(session: Session, level_id: int, fields: dict[int, dict[str, An
         for structure_id, values in fields.items():
             unique = {"structure_id": structure_id, "level_of_theory_id": level_id}
             _set(get_or_create(session, Label, unique, status="failed", wall_time_s=0.0, host=""), values)
-
-
-def _labels_of(session: Session, structure_ids: list[int], level_id: int) -> dict[int, Label]:
-    query = select(Label).where(Label.level_of_theory_id == level_id, Label.structure_id.in_(structure_ids))
-    return {label.structure_id: label for label in session.scalars(query)}
 
 
 def _set(row: Base, values: dict[str, Any]) -> None:

@@ -153,7 +153,7 @@ def test_a_batch_of_labels_is_written_at_once_and_a_label_stored_meanwhile_is_no
         record_label(session, ws, ids[2], level_id, failed, 1)  # "the other campaign"
         session.flush()
         with monkeypatch.context() as patch:  # the batch looked before the other campaign wrote
-            patch.setattr(mlipcamp.db.records, "_labels_of", lambda *args: {})
+            patch.setattr(mlipcamp.db.records, "labels_at_level", lambda *args: {})
             record_labels(session, ws, level_id, ids[1:], ok[1:], [1, 2])
 
     with session_scope(url) as session:
