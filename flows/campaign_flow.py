@@ -170,7 +170,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
     wait(downstream)
     sensitivity = compare_models.with_options(
         task_run_name=f"compare {config.name}", tags=tags(stage="compare")
-    ).submit(ws, config.name, liquid_names)
+    ).submit(ws, config.name, liquid_names, config.sensitivity)
     wait([sensitivity])
     report = (
         write_report.with_options(task_run_name=f"report {config.name}", tags=tags(stage="report"))

@@ -11,6 +11,7 @@ from mlipcamp.db.engine import session_scope
 from mlipcamp.db.queries import TEST_SET_PREFIX, recorded_plots, results_rows, stored_ranking, stored_sensitivity
 from mlipcamp.db.records import record_artifact, replace_sensitivity
 from mlipcamp.figures import sensitivity_plot
+from mlipcamp.science.analysis.settings import Sensitivity
 from mlipcamp.science.sensitivity import SENSITIVITY_COLUMNS, ranking_stability, run_outcomes, sensitivity_table
 from mlipcamp.tables import sensitivity_markdown
 from mlipcamp.tasks.artifacts import artifact_key, publish_plots, publish_table
@@ -24,7 +25,6 @@ NESTED = {"subset_replica": ("level_of_theory", "data_kind", "dataset_size", "pu
 REPLICATE = "seed"
 MD_OBSERVABLE_PREFIXES = ("density_g_cm3", "diffusion_cm2_s", "diffusion_yh_cm2_s")
 MODEL_OBSERVABLES = ("rmse_e_test_mev_per_atom", "rmse_f_test_mev_per_ang")
-N_BOOTSTRAP = 200
 
 
 def observation_table(results: Sequence[Mapping]) -> tuple[list[dict], dict[str, str | None]]:
@@ -84,18 +84,20 @@ def ranking_rows(rows: Sequence[Mapping], observables: Mapping[str, str | None])
 
 
 @task
-def compare_models(ws: Workspace, campaign_name: str, liquids: list[str]) -> list[dict]:
+def compare_models(ws: Workspace, campaign_name: str, liquids: list[str], settings: Sensitivity) -> list[dict]:
     """Variance components of every observable per liquid over the campaign's factors, ranking
     stability of the levels of theory per data kind, run outcomes per factor level; stored, plotted
     per liquid and published as a Prefect artifact. Recomputed only when the results changed."""
     with session_scope(ws.db_url) as session:
         results = results_rows(session, ws.campaign_id, liquids)
     rows, observables = observation_table(results)
-    key = step_key("compare", rows=rows, factors=FACTORS, nested=NESTED, replicate=REPLICATE, bootstrap=N_BOOTSTRAP)
+    key = step_key(
+        "compare", rows=rows, factors=FACTORS, nested=NESTED, replicate=REPLICATE, bootstrap=settings.n_bootstrap
+    )
     with session_scope(ws.db_url) as session:
         stored = stored_sensitivity(session, ws.campaign_id)
     if not (stored and all(row["input_key"] == key for row in stored)):
-        _decompose(ws, campaign_name, liquids, rows, observables, key)
+        _decompose(ws, campaign_name, liquids, rows, observables, key, settings.n_bootstrap)
     with session_scope(ws.db_url) as session:
         stored, rankings = stored_sensitivity(session, ws.campaign_id), stored_ranking(session, ws.campaign_id)
         figures = {
@@ -125,7 +127,13 @@ def compare_models(ws: Workspace, campaign_name: str, liquids: list[str]) -> lis
 
 
 def _decompose(
-    ws: Workspace, campaign_name: str, liquids: list[str], rows: list[dict], observables: dict, key: str
+    ws: Workspace,
+    campaign_name: str,
+    liquids: list[str],
+    rows: list[dict],
+    observables: dict,
+    key: str,
+    n_bootstrap: int,
 ) -> None:
     """Compute, plot and store the variance components and rankings of the observation table ``rows``."""
     # A model's test errors do not depend on the liquid: decomposed once, over the models (liquid "").
@@ -133,8 +141,8 @@ def _decompose(
     models = {name: sem for name, sem in observables.items() if is_model_observable(name)}
     per_model = list({row["model"]: row | {"liquid": ""} for row in rows}.values())
     components = [
-        *sensitivity_table(per_model, models, FACTORS, REPLICATE, NESTED, n_bootstrap=N_BOOTSTRAP),
-        *sensitivity_table(rows, md, FACTORS, REPLICATE, NESTED, n_bootstrap=N_BOOTSTRAP),
+        *sensitivity_table(per_model, models, FACTORS, REPLICATE, NESTED, n_bootstrap=n_bootstrap),
+        *sensitivity_table(rows, md, FACTORS, REPLICATE, NESTED, n_bootstrap=n_bootstrap),
     ]
     rankings = [*ranking_rows(per_model, models), *ranking_rows(rows, md)]
     figures = {

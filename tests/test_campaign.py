@@ -95,6 +95,7 @@ def test_quantities_are_stored_exactly():
         (lambda d: d["sampling"].update(cluster_radius="5 Å"), "(top level)", "exceeds half the 9.61 Å sampling box"),
         (lambda d: d["sampling"].update(potential="missing.model"), "sampling.potential", "not found"),
         (lambda d: d["liquids"].append(dict(d["liquids"][0])), "(top level)", "liquid names must be unique"),
+        (lambda d: d.update(sensitivity={"n_bootstrap": 5}), "sensitivity.n_bootstrap", "greater than or equal to 10"),
         (
             lambda d: d.update(execution={"md": {"runs_per_gpu": 0}}),
             "execution.md.runs_per_gpu",

@@ -23,21 +23,19 @@ def labelled_file(tmp_path: Path, name: str, seed: int) -> Path:
     """GFN2-xTB-labelled EC clusters written by `mlipcamp label`, to be imported as a user's dataset."""
     import numpy as np
     from ase.io import write
+    from typer.testing import CliRunner
 
+    from mlipcamp.cli import app
     from mlipcamp.science.structures import build_box, cut_clusters
 
     clusters = cut_clusters(build_box([("C1COC(=O)O1", 6)], 1.32, seed=seed), (1, 2), 12, np.random.default_rng(seed))
     write(tmp_path / f"{name}.xyz", clusters, format="extxyz")
-    labelled = mlipcamp(
-        "label",
-        str(tmp_path / f"{name}.xyz"),
-        "--method",
-        "gfn2-xtb",
-        "-o",
-        str(tmp_path / f"{name}-labelled.xyz"),
-        env=dict(os.environ),
+    # in this process: the command's own tests are in test_cli_data.py; a subprocess would add 12 s of imports
+    labelled = CliRunner().invoke(
+        app,
+        ["label", str(tmp_path / f"{name}.xyz"), "--method", "gfn2-xtb", "-o", str(tmp_path / f"{name}-labelled.xyz")],
     )
-    assert labelled.returncode == 0, labelled.stderr
+    assert labelled.exit_code == 0, labelled.output
     return tmp_path / f"{name}-labelled.xyz"
 
 
@@ -72,6 +70,7 @@ def reduced_demo(tmp_path: Path) -> Path:
         n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1, stability={"check_connectivity": False}
     )
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
+    data["sensitivity"] = {"n_bootstrap": 20}  # the statistics are tested in test_sensitivity.py
     path = tmp_path / "e2e.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -171,6 +170,7 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     assert {c["factor"] for c in rmse} >= {"level_of_theory", "dataset_size", "seed", "residual"}
     assert {int(c["n_models"]) + int(c["n_excluded"]) for c in components} == {14}
     assert sum(float(c["share"]) for c in rmse) == pytest.approx(1.0)
+    assert all("20 parametric-bootstrap refits" in c["method"] for c in rmse)  # sensitivity.n_bootstrap
     assert (workdir / "sensitivity.csv").exists() and (workdir / "plots" / "EC_sensitivity.png").exists()
     assert (workdir / "plots" / "learning-curve.png").exists()
 

@@ -17,8 +17,11 @@ DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
-    """EC clusters with isolated atoms, EC periodic snapshots, and an EC test set."""
-    root = tmp_path_factory.mktemp("data")
+    return imported_files(tmp_path_factory.mktemp("data"))
+
+
+def imported_files(root: Path) -> dict[str, Path]:
+    """EC clusters with isolated atoms, EC periodic snapshots, and an EC test set, written in ``root``."""
     return {
         "clusters": ec_dataset(root / "clusters.xyz", "cluster", 12, seed=1, with_atoms=True),
         "boxes": ec_dataset(root / "boxes.xyz", "periodic", 6, seed=2),
@@ -27,10 +30,12 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 
 def imported_only(tmp_path: Path, files: dict[str, Path], **changes) -> dict:
-    """The demo with its sampling and labelling replaced by two imported training sets and a test set."""
+    """The demo with its sampling and labelling replaced by two imported training sets and a test set,
+    and 20 bootstrap refits instead of 200."""
     data = yaml.safe_load(DEMO.read_text())
     del data["sampling"], data["labelling"]
     del data["training"]["data_kinds"]
+    data["sensitivity"] = {"n_bootstrap": 20}  # the statistics are tested in test_sensitivity.py
     data["datasets"] = [
         {"name": "clusters", "path": str(files["clusters"]), "level_of_theory": "wb97x-d3/def2-tzvp"},
         {"name": "boxes", "path": str(files["boxes"]), "level_of_theory": "pbe-d3bj/dzvp"},

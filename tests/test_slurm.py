@@ -65,6 +65,7 @@ def campaign(tmp_path: Path, cluster: str) -> Path:
     data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
     data["md"]["stability"] = {"check_connectivity": False}
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
+    data["sensitivity"] = {"n_bootstrap": 20}  # the statistics are tested in test_sensitivity.py
     data["execution"] = {"cluster": cluster, "sampling": {"n_threads": 1}, "labelling": {"batch_size": 4}}
     path = tmp_path / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))

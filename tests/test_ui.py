@@ -8,29 +8,14 @@ import json
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-import yaml
-from real_services import prefect_server, service  # noqa: F401 (a fixture)
+from deployed import small_campaign
+from real_services import service
 from test_end_to_end import mlipcamp
-from test_imported_campaign import files, imported_only  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 PLOTS = {"parity", "force_decomposition", "density", "msd", "observables", "sensitivity EC"}
-
-
-def small_campaign(tmp_path: Path, files: dict, name: str, **md) -> Path:  # noqa: F811
-    data = imported_only(tmp_path, files)
-    data["name"] = name
-    data["training"].update(seeds=[1], valid_fraction=0.2, test_fraction=0.2)
-    data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
-    data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
-    data["md"]["stability"] = {"check_connectivity": False} | md
-    data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
 
 
 def api(env: dict, path: str, body: dict | None = None) -> list[dict]:
@@ -76,14 +61,15 @@ def wait_for(predicate, timeout: float = 30.0):
 IMAGES = "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])"
 
 
-def test_flow_run_artifacts_show_plots_and_tables_and_unstable_runs_are_named(tmp_path, files, prefect_server):  # noqa: F811
+def test_flow_run_artifacts_show_plots_and_tables(tmp_path, deployed_campaign):
+    """The campaign flow run of the deployed campaign's first run (tests/deployed.py), as its page shows it."""
     from selenium.webdriver.common.by import By
 
-    env = prefect_server
-    config = small_campaign(tmp_path, files, "ui")
-    done = mlipcamp("run", str(config), "--workdir", str(tmp_path / "ui"), env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (flow_run,) = api(env, "flow_runs/filter")
+    env = deployed_campaign.env
+    runs = [
+        r for r in api(env, "flow_runs/filter") if r["name"] == "campaign nightly" and r["state_type"] == "COMPLETED"
+    ]
+    flow_run = min(runs, key=lambda run: run["created"])  # the deployment's flow runs it as a subflow
     ui = env["PREFECT_API_URL"].removesuffix("/api")
 
     driver = browser()
@@ -100,14 +86,25 @@ def test_flow_run_artifacts_show_plots_and_tables_and_unstable_runs_are_named(tm
         )
         driver.save_screenshot(str(tmp_path / "artifacts.png"))
         listed = driver.find_element(By.TAG_NAME, "body").text
-        assert tab and "ui-report" in listed and "ui-results" in listed and "ui-sensitivity" in listed
+        assert tab and "nightly-report" in listed and "nightly-results" in listed and "nightly-sensitivity" in listed
 
+        kinds = {
+            a["id"]: a["type"]
+            for a in api(env, "artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}})
+        }
         images, tables = {}, []
         for link in sorted(links):
+            kind = kinds.get(link.rstrip("/").rsplit("/", 1)[-1])
+            if kind == "progress":
+                continue
             driver.get(link)
             wait_for(lambda: "Artifact" in driver.find_element(By.TAG_NAME, "body").text)
             time.sleep(1)
-            shown = wait_for(lambda: driver.execute_script(IMAGES) or None, timeout=10) or []
+            if kind == "table":  # no images to wait for
+                wait_for(lambda: driver.find_elements(By.TAG_NAME, "table"), timeout=10)
+                shown = []
+            else:
+                shown = wait_for(lambda: driver.execute_script(IMAGES) or None, timeout=10) or []
             for alt, loaded in shown:
                 images[alt] = images.get(alt, True) and loaded
             tables += [t.text for t in driver.find_elements(By.TAG_NAME, "table")]
@@ -119,7 +116,10 @@ def test_flow_run_artifacts_show_plots_and_tables_and_unstable_runs_are_named(tm
     finally:
         driver.quit()
 
-    unstable = small_campaign(tmp_path, files, "shaky", max_force=0.01)  # any force stops the watch
+
+def test_md_runs_stopped_by_the_stability_watch_are_named_so(tmp_path, deployed_campaign):
+    env = deployed_campaign.env  # a Prefect server already running
+    unstable = small_campaign(tmp_path, deployed_campaign.files, "shaky", max_force=0.01)  # any force stops the watch
     done = mlipcamp("run", str(unstable), "--workdir", str(tmp_path / "shaky"), env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     runs = [run for run in api(env, "flow_runs/filter") if run["name"] == "campaign shaky"]

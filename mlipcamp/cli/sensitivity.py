@@ -11,12 +11,12 @@ from rich.markup import escape
 
 from mlipcamp.cli.output import WorkdirOpt, console, fail, open_workspace, print_csv, print_table
 from mlipcamp.db.engine import session_scope
+from mlipcamp.science.analysis.settings import MIN_BOOTSTRAP
 
 if TYPE_CHECKING:
     import pandas as pd
 
 EXTRA_COLUMNS = ("variance_low", "variance_high", "method")
-MIN_BOOTSTRAP = 10
 UNSAFE = re.compile(r"[^\w.-]+")  # characters kept out of file names
 
 

@@ -33,7 +33,7 @@ from mlipcamp.schema import (
     Viscosity,
 )
 from mlipcamp.science.analysis.diffusion import MIN_BLOCK_FRAMES
-from mlipcamp.science.analysis.settings import Analysis
+from mlipcamp.science.analysis.settings import Analysis, Sensitivity
 from mlipcamp.science.datasets import DATA_KINDS, DatasetSummary, read_labelled_extxyz, summarize_labelled
 from mlipcamp.science.md.settings import MolecularDynamics
 from mlipcamp.science.qm.labelling import check_level_supports
@@ -394,6 +394,7 @@ class Campaign(StrictModel):
     training: Training
     md: MolecularDynamics
     analysis: Analysis = Analysis()
+    sensitivity: Sensitivity = Sensitivity()
     execution: Execution = Execution()
 
     @field_validator("store_dir")

@@ -1,4 +1,5 @@
-"""How MD runs are analysed (the campaign's ``analysis`` section)."""
+"""How MD runs are analysed (the campaign's ``analysis`` section), and how the spread over its models is
+decomposed (its ``sensitivity`` section, for ``mlipcamp.science.sensitivity``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from ase.data import chemical_symbols
 from pydantic import Field, field_validator
 
 from mlipcamp.schema import Length, StrictModel
+
+MIN_BOOTSTRAP = 10  # fewer refits cannot place a 95 % percentile interval
 
 
 class Analysis(StrictModel):
@@ -23,3 +26,9 @@ class Analysis(StrictModel):
         if unknown:
             raise ValueError(f"unknown element symbols {unknown}")
         return pairs
+
+
+class Sensitivity(StrictModel):
+    n_bootstrap: int = Field(
+        200, ge=MIN_BOOTSTRAP, description="parametric-bootstrap refits behind each variance component's 95 % interval"
+    )
