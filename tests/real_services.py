@@ -107,13 +107,3 @@ def stop(process: subprocess.Popen) -> None:
     """SIGTERM to the process group, then wait."""
     os.killpg(process.pid, 15)
     process.wait(timeout=30)
-
-
-@pytest.fixture
-def prefect_server(tmp_path) -> Iterator[dict]:
-    """A Prefect server of its own on SQLite; yields the environment that points at it."""
-    server, env = start_prefect_server(tmp_path)
-    try:
-        yield env
-    finally:
-        stop(server)
