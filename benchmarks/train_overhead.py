@@ -7,7 +7,7 @@ The data are EC clusters labelled with ASE's EMT (tests/labelled_data.py: smooth
 model can learn), with MACE-style isolated atoms in front, and an independent test set of 100.
 The campaign imports the file and trains one model (``mlipcamp run``; its MD is a few steps); its
 training step is timed from Prefect's record of the task run (start to end: reading the dataset,
-writing the split, E0s, ``mace_run_train`` in a subprocess, storing the model). The bare run then
+writing the split, E0s, ``run_train`` forked from the worker's training server, storing the model). The bare run then
 trains on the split the campaign wrote, with the same flags, timed around the subprocess. Prints
 both times, their ratio (campaign / bare; target <= 1.05) and both models' test RMSEs, which must
 agree.

@@ -21,13 +21,13 @@ GPU = "GPU"  # Dask resource of workers with GPUs (jobqueue GPU profiles: GPU=1 
 # above 128 KiB is mmapped and unmapped anew: MACE training ran 2.3× slower per epoch. Workers of
 # local clusters started under this configuration keep glibc's default; batch-job workers get it
 # through DASK_INTERNAL_INHERIT_CONFIG, which dask reads when it is imported.
-# Workers also leave Ctrl-C to the run (mlipcamp.flows.worker_setup).
+# Workers also leave Ctrl-C to the run and start their training fork server (mlipcamp.tasks.worker_setup).
 WORKER_DASK_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     # the worker's statistical profiler samples every thread's stack each 10 ms: measured here, it
     # made GFN2-xTB labels 20 % slower (benchmarks/label_throughput.py); nothing of ours reads it
     "distributed.worker.profile.enabled": False,
-    "distributed.worker.preload": ["mlipcamp.flows.worker_setup"],
+    "distributed.worker.preload": ["mlipcamp.tasks.worker_setup"],
 }
 
 

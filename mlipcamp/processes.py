@@ -35,6 +35,17 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+def tie_to_parent() -> None:
+    """Have this process killed (SIGKILL) when the thread that started it ends, as a child started
+    with ``die_with_parent`` is, for a process that was forked by another means (a fork server's
+    child); exit at once if the parent is already gone (handed to init). Nothing off Linux."""
+    if _prctl is None:
+        return
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:
+        os._exit(1)
+
+
 @contextmanager
 def interrupts_stop_the_run(stopped_message: str, grace_s: float = GRACE_S) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread once, so that the run

@@ -80,6 +80,20 @@ def mlipcamp(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([*MLIPCAMP, *args], capture_output=True, text=True, env=env, timeout=900)
 
 
+def query(*args: str) -> subprocess.CompletedProcess:
+    """A command that only reads (plan, status, results, models, sensitivity) run in this process,
+    as `mlipcamp` would print it: a new interpreter costs 3–5 s of imports per command."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from mlipcamp.cli import app
+
+    done = CliRunner().invoke(app, list(args))
+    error = "".join(traceback.format_exception(done.exception)) if done.exit_code and done.exception else ""
+    return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr + error)
+
+
 def row_counts(url: str) -> dict[str, int]:
     with session_scope(url) as session:
         return {t.name: session.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
@@ -123,7 +137,7 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
         assert sorted(m.hyperparameters["num_channels"] for m in scan) == [4, 8]
         assert {m.dataset.size for m in scan} == {5}
 
-    results = mlipcamp("results", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    results = query("results", str(config), "--workdir", str(workdir), "--format", "csv")
     assert results.returncode == 0, results.stderr
     rows = list(csv.DictReader(io.StringIO(results.stdout)))
     factors = [
@@ -148,7 +162,7 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
         assert 0.3 < float(row["density_g_cm3"]) < 3.0 and float(row["density_sem_g_cm3"]) >= 0
         assert math.isfinite(float(row["diffusion_cm2_s"])) and math.isfinite(float(row["rmse_f_test_mev_per_ang"]))
 
-    listed = mlipcamp("models", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    listed = query("models", str(config), "--workdir", str(workdir), "--format", "csv")
     assert listed.returncode == 0, listed.stderr
     model_table = list(csv.DictReader(io.StringIO(listed.stdout)))
     assert len(model_table) == 16 and {r["status"] for r in model_table} == {"ok"}
@@ -162,7 +176,7 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     ):
         assert section in report
     assert "share of each observable's variance" in first.stdout  # the table printed at the end of the run
-    sensitivity = mlipcamp("sensitivity", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    sensitivity = query("sensitivity", str(config), "--workdir", str(workdir), "--format", "csv")
     assert sensitivity.returncode == 0, sensitivity.stderr
     components = list(csv.DictReader(io.StringIO(sensitivity.stdout)))
     rmse = [c for c in components if c["observable"] == "rmse_f_test_mev_per_ang"]
@@ -174,13 +188,13 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
     assert (workdir / "sensitivity.csv").exists() and (workdir / "plots" / "EC_sensitivity.png").exists()
     assert (workdir / "plots" / "learning-curve.png").exists()
 
-    status = mlipcamp("status", str(config), "--workdir", str(workdir), env=env)
+    status = query("status", str(config), "--workdir", str(workdir))
     assert status.returncode == 0 and "failed" in status.stdout
 
     second = mlipcamp("run", str(config), "--workdir", str(workdir), env=env)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert row_counts(url) == counts
-    again = mlipcamp("results", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    again = query("results", str(config), "--workdir", str(workdir), "--format", "csv")
     assert again.stdout == results.stdout
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import func, select
-from test_end_to_end import MLIPCAMP, mlipcamp
+from test_end_to_end import MLIPCAMP, mlipcamp, query
 from test_imported_campaign import files, imported_only  # noqa: F401 (files is a fixture)
 
 from mlipcamp.db.engine import session_scope, sqlite_url
@@ -80,7 +80,7 @@ def count(url: str, query) -> int:
         return -1
 
 
-def outputs(config: Path, workdir: Path, env: dict) -> dict[str, str]:
+def outputs(config: Path, workdir: Path) -> dict[str, str]:
     """What `status`, `results`, `models` and `sensitivity` print (CSV where they have it)."""
     commands = {
         "status": ("status",),
@@ -90,7 +90,7 @@ def outputs(config: Path, workdir: Path, env: dict) -> dict[str, str]:
     }
     printed = {}
     for name, args in commands.items():
-        done = mlipcamp(args[0], str(config), "--workdir", str(workdir), *args[1:], env=env)
+        done = query(args[0], str(config), "--workdir", str(workdir), *args[1:])
         assert done.returncode == 0, f"{name}: {done.stderr[-2000:]}"
         printed[name] = done.stdout
     return printed
@@ -119,7 +119,7 @@ def test_read_only_store_full_disk_and_a_read_only_finished_workdir(tmp_path, fi
         wait_for(lambda: count(url, select(func.count()).select_from(Label)) == n_labels, 300, "the imported labels")
         with read_only(workdir / "store", workdir / "store"):
             run.communicate(timeout=600)
-            status = mlipcamp("status", str(config), "--workdir", str(workdir), env=env)
+            status = query("status", str(config), "--workdir", str(workdir))
         train = next(line for line in status.stdout.splitlines() if "train" in line).split("│")
         assert [cell.strip() for cell in train[2:6]] == ["4", "0", "4", "0"], (
             status.stdout
@@ -154,9 +154,9 @@ def test_read_only_store_full_disk_and_a_read_only_finished_workdir(tmp_path, fi
         assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
         with session_scope(url) as session:
             assert set(session.scalars(select(Model.status))) == {"ok"}
-        writable = outputs(config, workdir, env)
+        writable = outputs(config, workdir)
         assert len(list(csv.DictReader(io.StringIO(writable["models"])))) == 4
         with read_only(workdir, tmp_path / "archive") as archive:
-            assert outputs(config, archive, env) == {
+            assert outputs(config, archive) == {
                 name: text.replace(str(workdir), str(archive)) for name, text in writable.items()
             }

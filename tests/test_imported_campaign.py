@@ -199,7 +199,7 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
     import sqlite3
 
     from sqlalchemy import select
-    from test_end_to_end import mlipcamp, row_counts
+    from test_end_to_end import mlipcamp, query, row_counts
 
     from mlipcamp.db.engine import session_scope, sqlite_url
     from mlipcamp.db.models import LevelOfTheoryRow, Model, SampleSet, Structure
@@ -217,7 +217,7 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
         "PREFECT_HOME": str(tmp_path / "prefect-home")
     }
 
-    planned = mlipcamp("plan", str(config), "--format", "csv", env=env)
+    planned = query("plan", str(config), "--format", "csv")
     assert planned.returncode == 0, planned.stderr
     plan = list(csv.DictReader(io.StringIO(planned.stdout)))
     run = mlipcamp("run", str(config), "--workdir", str(workdir), env=env)
@@ -244,10 +244,10 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
                 assert model.e0s_ev == atoms  # the file's isolated atoms, not a fit
             else:
                 assert model.dataset.data_kind == "periodic" and model.e0s_ev != atoms
-    listed = mlipcamp("models", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    listed = query("models", str(config), "--workdir", str(workdir), "--format", "csv")
     table = list(csv.DictReader(io.StringIO(listed.stdout)))
     assert all(float(r["test_set_test_rmse_f_mev_per_ang"]) > 0 for r in table)
-    sensitivity = mlipcamp("sensitivity", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    sensitivity = query("sensitivity", str(config), "--workdir", str(workdir), "--format", "csv")
     observables = {c["observable"] for c in csv.DictReader(io.StringIO(sensitivity.stdout))}
     assert "test_set_test_rmse_f_mev_per_ang" in observables
 

@@ -13,7 +13,7 @@ import yaml
 from ase.io import read, write
 from labelled_data import ec_dataset, ec_structures, write_labelled
 from sqlalchemy import select
-from test_end_to_end import mlipcamp
+from test_end_to_end import mlipcamp, query
 
 from mlipcamp.db.engine import session_scope, sqlite_url
 from mlipcamp.db.models import Model
@@ -106,7 +106,7 @@ def test_campaign_training_matches_bare_mace_run_train(tmp_path):
         errors[name] = error_metrics(reference[0], energies, reference[2], reference[1], forces)
     for quantity in ("rmse_e_mev_per_atom", "rmse_f_mev_per_ang"):
         assert errors["campaign"][quantity] == pytest.approx(errors["bare"][quantity], rel=0.02), errors
-    listed = mlipcamp("models", str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+    listed = query("models", str(config), "--workdir", str(workdir), "--format", "csv")
     row = next(csv.DictReader(io.StringIO(listed.stdout)))
     assert float(row["test_set_independent_rmse_f_mev_per_ang"]) == pytest.approx(
         errors["campaign"]["rmse_f_mev_per_ang"], rel=1e-6

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 from sqlalchemy import select
-from test_end_to_end import MLIPCAMP, mlipcamp
+from test_end_to_end import MLIPCAMP, mlipcamp, query
 from test_imported_campaign import files, imported_only  # noqa: F401 (files is a fixture)
 
 from mlipcamp.db.engine import session_scope, sqlite_url
@@ -36,11 +36,11 @@ def stored(workdir: Path) -> dict[str, str | None]:
     return models | runs
 
 
-def tables(config: Path, workdir: Path, env: dict) -> dict[str, list[dict]]:
+def tables(config: Path, workdir: Path) -> dict[str, list[dict]]:
     """`results` and `models` as CSV rows, without the columns that measure cost (time, memory, device)."""
     found = {}
     for command in ("results", "models"):
-        done = mlipcamp(command, str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+        done = query(command, str(config), "--workdir", str(workdir), "--format", "csv")
         assert done.returncode == 0, done.stderr
         rows = list(csv.DictReader(io.StringIO(done.stdout)))
         found[command] = [{k: v for k, v in row.items() if k not in COSTS} for row in rows]
@@ -117,4 +117,4 @@ def test_campaign_killed_and_interrupted_resumes_to_identical_results(tmp_path, 
 
     assert stored(killed) == stored(whole)
     assert all(stored(whole).values())
-    assert tables(config, killed, env) == tables(config, whole, env)
+    assert tables(config, killed) == tables(config, whole)

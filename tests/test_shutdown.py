@@ -20,6 +20,7 @@ from test_imported_campaign import imported_only
 from mlipcamp.db.engine import session_scope, sqlite_url
 from mlipcamp.db.leases import lease_holder
 from mlipcamp.flows.run_lock import workdir_lock
+from mlipcamp.science.training.mace_runner import TRAINING_PROCESS_NAME
 
 STOP_WITHIN_S = 15.0
 
@@ -60,7 +61,7 @@ def start_run(config: Path, workdir: Path, env: dict) -> tuple[subprocess.Popen,
 
 
 def _training(pid: int) -> bool:
-    return any("mace_runner" in " ".join(p.cmdline()) for p in psutil.Process(pid).children(recursive=True))
+    return any(p.name() == TRAINING_PROCESS_NAME for p in psutil.Process(pid).children(recursive=True))
 
 
 def assert_all_gone(processes: list[psutil.Process], within_s: float) -> None:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from slurm_node import jobs, start_slurm, stop_slurm
 from sqlalchemy import text
-from test_end_to_end import DEMO, MLIPCAMP, mlipcamp
+from test_end_to_end import DEMO, MLIPCAMP, mlipcamp, query
 
 from mlipcamp.db.engine import session_scope, sqlite_url
 
@@ -72,11 +72,11 @@ def campaign(tmp_path: Path, cluster: str) -> Path:
     return path
 
 
-def results(config: Path, workdir: Path, env: dict) -> dict[str, list[dict]]:
+def results(config: Path, workdir: Path) -> dict[str, list[dict]]:
     """`results` and `models` as CSV rows, without the columns that measure cost, and the model files' sha256."""
     found = {}
     for command in ("results", "models"):
-        done = mlipcamp(command, str(config), "--workdir", str(workdir), "--format", "csv", env=env)
+        done = query(command, str(config), "--workdir", str(workdir), "--format", "csv")
         assert done.returncode == 0, done.stderr
         found[command] = [
             {k: v for k, v in row.items() if k not in COSTS} for row in csv.DictReader(io.StringIO(done.stdout))
@@ -142,7 +142,7 @@ def test_campaign_on_slurm_jobs_survives_a_cancelled_gpu_job_and_equals_a_local_
         step: {job_of[j] for h in hosts for j in re.findall(r"SLURM job (\d+)", h)} for step, hosts in where.items()
     }
     assert partitions_of == {"label": {"cpu"}, "train": {"gpu"}, "md": {"gpu"}}, where
-    assert results(config, workdir, env) == results(local, tmp_path / "local", env)
+    assert results(config, workdir) == results(local, tmp_path / "local")
 
 
 @pytest.mark.parametrize("kept", [False, True], ids=["dask-default", "campaign"])

@@ -454,3 +454,65 @@ def test_training_environment_drops_dasks_malloc_setting():
 
     env = training_environment({"MALLOC_TRIM_THRESHOLD_": "65536", "PATH": "/bin", "OMP_NUM_THREADS": "8"}, 2)
     assert env == {"PATH": "/bin", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+
+
+@pytest.mark.slow
+def test_trainings_fork_from_one_server_and_die_with_it(labelled, tmp_path):
+    """Every CPU training is a child of this process's one fork server (mace-torch imported once)
+    and runs mace-torch's own CLI; killing the server kills a running training, which then fails."""
+    import os
+    import signal
+    import threading
+
+    import psutil
+
+    from mlipcamp.science.training.mace_runner import TRAINING_PROCESS_NAME, run_training
+
+    def servers() -> set[int]:
+        return {p.pid for p in psutil.Process().children() if "forkserver" in " ".join(p.cmdline())}
+
+    for name in ("a", "b"):
+        log = tmp_path / f"{name}.log"
+        assert run_training(["--help"], tmp_path, log, tmp_path / "stats.json", dict(os.environ)) == 0
+        assert "usage: mace_run_train" in log.read_text()
+    server = servers()
+    assert len(server) == 1
+    # a training for a GPU is a new interpreter of its own, not a child of the server
+    log = tmp_path / "gpu.log"
+    assert run_training(["--help"], tmp_path, log, tmp_path / "stats.json", dict(os.environ), device="cuda") == 0
+    assert "usage: mace_run_train" in log.read_text() and servers() == server
+
+    failures = []
+
+    def train_forever() -> None:
+        endless = MaceHyperparameters(num_channels=8, max_num_epochs=100_000)
+        try:
+            train_mace(labelled["train"], labelled["valid"], endless, 5, labelled["e0s"], tmp_path / "c", device="cpu")
+        except TrainingError as exc:
+            failures.append(str(exc))
+
+    training = threading.Thread(target=train_forever)
+    training.start()
+    deadline = time.monotonic() + 120
+    while not (running := [p for p in psutil.Process().children(recursive=True) if p.name() == TRAINING_PROCESS_NAME]):
+        assert time.monotonic() < deadline and training.is_alive(), failures
+        time.sleep(0.2)
+    assert {running[0].ppid()} == server
+    psutil.Process(next(iter(server))).send_signal(signal.SIGKILL)
+    training.join(timeout=60)
+    assert not training.is_alive() and len(failures) == 1 and "mace run_train" in failures[0], failures
+    psutil.wait_procs(running, timeout=10)
+    assert not running[0].is_running()
+    # the next training starts a new server
+    assert run_training(["--help"], tmp_path, tmp_path / "d.log", tmp_path / "stats.json", dict(os.environ)) == 0
+    assert len(servers()) == 1 and servers() != server
+
+
+def test_a_training_stopped_by_a_signal_says_so_without_the_log(tmp_path, monkeypatch):
+    import signal
+
+    from mlipcamp.science.training import mace as mace_training
+
+    monkeypatch.setattr(mace_training, "run_training", lambda *args: -signal.SIGINT)
+    with pytest.raises(TrainingError, match=r"^mace run_train was stopped by SIGINT \(log .*train.log\)$"):
+        train_mace(tmp_path / "t.xyz", tmp_path / "v.xyz", SMALL, 1, {1: -13.6}, tmp_path / "run", device="cpu")

@@ -1,4 +1,4 @@
-"""MACE training through mace-torch's own ``run_train`` CLI, in a subprocess."""
+"""MACE training through mace-torch's own ``run_train``, in a child process (mace_runner)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mlipcamp.processes import die_with_parent
 from mlipcamp.science.datasets import ENERGY_KEY, FORCES_KEY, STRESS_KEY
 from mlipcamp.science.devices import resolve_device
-from mlipcamp.science.training import mace_runner
+from mlipcamp.science.training.mace_runner import run_training
 from mlipcamp.science.training.settings import MaceHyperparameters, mace_arguments
 
 MODEL_NAME = "mace"  # run_train --name: the model lands at <work_dir>/mace.model
-LOG_NAME = "train.log"  # stdout + stderr of the training subprocess, in work_dir
+LOG_NAME = "train.log"  # stdout + stderr of the training process, in work_dir
 _LOG_TAIL_LINES = 30
 _NON_FINITE = re.compile(r"=\s*[-+]?(nan|inf)\b", re.IGNORECASE)  # e.g. "loss=     nan" in epoch lines
 # "2026-11-21 09:15:35.649 INFO: Epoch 0: head: Default, loss=7.26589808, RMSE_E_per_atom= ..."
@@ -125,7 +123,7 @@ def fit_e0s(numbers: Sequence[np.ndarray], energies_eV: Sequence[float]) -> dict
 
 
 def training_environment(environ: Mapping[str, str], n_threads: int) -> dict[str, str]:
-    """Environment of the training subprocess: ``environ`` with OMP/MKL threads set to ``n_threads``
+    """Environment of the training process: ``environ`` with OMP/MKL threads set to ``n_threads``
     and without MALLOC_TRIM_THRESHOLD_. Dask workers set that to 64 KiB, and any explicit value
     turns off glibc's adaptive mmap threshold, so torch's tensors are mmapped and unmapped on every
     allocation: training took 4.27 instead of 1.84 s/epoch (study B, 16 channels, CPU)."""
@@ -144,12 +142,12 @@ def train_mace(
     n_threads: int = 1,
     base_model: Path | None = None,
 ) -> TrainResult:
-    """Train a MACE model with mace-torch's ``run_train`` in a subprocess and return its ``.model`` file.
+    """Train a MACE model with mace-torch's ``run_train`` in a child process and return its ``.model`` file.
 
     With ``base_model`` (a local MACE ``.model`` file) the run fine-tunes it: its architecture and
     cutoff replace those of ``settings``, and multi-head replay is off (its data would be downloaded).
 
-    E0s are in eV per element. The subprocess runs in ``work_dir`` with OMP/MKL threads set to
+    E0s are in eV per element. The child (mace_runner.run_training) runs in ``work_dir`` with OMP/MKL threads set to
     ``n_threads`` (torch takes its thread count from them); its stdout and stderr go to
     ``work_dir/train.log``. MACE's checkpoints from an earlier run in ``work_dir`` are removed first,
     because MACE would otherwise reload the latest of them as the final model. The saved model is
@@ -175,11 +173,7 @@ def train_mace(
         raise TrainingError("enable_cueq needs cuEquivariance: pip install 'mlipcamp[cueq]' on a CUDA machine")
     stats_path = work_dir / STATS_NAME
     stats_path.unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        mace_runner.__name__,
-        str(stats_path),
+    arguments = [
         f"--name={MODEL_NAME}",
         f"--train_file={Path(train_xyz).resolve()}",
         f"--valid_file={Path(valid_xyz).resolve()}",
@@ -196,19 +190,18 @@ def train_mace(
         "--save_cpu",
     ]
     if base_model is not None:
-        command += [f"--foundation_model={Path(base_model).resolve()}", "--multiheads_finetuning=False"]
-    env = training_environment(os.environ, n_threads)
+        arguments += [f"--foundation_model={Path(base_model).resolve()}", "--multiheads_finetuning=False"]
     log_path = work_dir / LOG_NAME
+    log_path.write_text("mace_run_train " + " ".join(arguments) + "\n")
     start = time.perf_counter()
-    with open(log_path, "w") as log:
-        log.write(" ".join(command) + "\n")
-        log.flush()
-        returncode = subprocess.run(
-            command, cwd=work_dir, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()
-        ).returncode
+    returncode = run_training(
+        arguments, work_dir, log_path, stats_path, training_environment(os.environ, n_threads), device
+    )
     train_time_s = time.perf_counter() - start
     lines = log_path.read_text(errors="replace").splitlines()[1:]
     tail = "\n".join(lines[-_LOG_TAIL_LINES:])
+    if returncode < 0:
+        raise TrainingError(f"mace run_train was stopped by {signal.Signals(-returncode).name} (log {log_path})")
     if returncode != 0:
         raise TrainingError(f"mace run_train exited with code {returncode} (log {log_path}):\n{tail}")
     non_finite = [line for line in lines if _NON_FINITE.search(line)]
