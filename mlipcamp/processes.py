@@ -20,29 +20,21 @@ _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("lin
 
 
 def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` for ``subprocess``: the child gets SIGKILL when the thread that started it
-    ends (Linux ``PR_SET_PDEATHSIG``), and exits at once if its parent is already gone; None off
-    Linux. The C function is looked up here, in the parent: the child only calls it."""
+    """A ``preexec_fn`` for ``subprocess`` that makes the child ``tie_to_parent``; None off Linux."""
     if _prctl is None:
         return None
     parent = os.getpid()
-
-    def preexec() -> None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec
+    return lambda: tie_to_parent(parent)
 
 
-def tie_to_parent() -> None:
-    """Have this process killed (SIGKILL) when the thread that started it ends, as a child started
-    with ``die_with_parent`` is, for a process that was forked by another means (a fork server's
-    child); exit at once if the parent is already gone (handed to init). Nothing off Linux."""
+def tie_to_parent(parent: int | None = None) -> None:
+    """Have this process killed (SIGKILL) when the thread that started it ends (Linux
+    ``PR_SET_PDEATHSIG``), and exit at once if its parent is already gone: its parent is no longer
+    ``parent``, or, not given (a fork server's child), it was handed to init. Nothing off Linux."""
     if _prctl is None:
         return
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1:
+    if os.getppid() != parent if parent is not None else os.getppid() == 1:
         os._exit(1)
 
 

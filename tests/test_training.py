@@ -338,6 +338,7 @@ def test_train_predict_and_reproduce(labelled, tmp_path):
     assert 100 < res.peak_memory_mb < 10_000  # MiB of the training process: torch alone is ~300
     assert res.device == "cpu" and res.mace_version.startswith("0.3") and res.e0s == labelled["e0s"]
     assert "Training complete" in res.log_path.read_text()
+    assert not list(res.model_path.parent.glob("*compiled*"))  # mace-torch's TorchScript copies are skipped
 
     clusters = labelled["clusters"]
     energies, forces = predict(res.model_path, clusters)
