@@ -50,6 +50,34 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database.removeprefix("file:")).resolve()
 
 
+def copy_sqlite(source: Path, target: Path) -> bool:
+    """Copy a SQLite database, consistently even while another process writes it (SQLite's online
+    backup), as one file (no -wal beside it), written next to ``target`` and renamed onto it; False,
+    and nothing left behind, when it cannot be done."""
+    import sqlite3
+    import tempfile
+    from contextlib import closing, suppress
+
+    partial = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(handle)
+        with (
+            closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
+            closing(sqlite3.connect(partial)) as dst,
+        ):
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        os.replace(partial, target)
+        return True
+    except (OSError, sqlite3.Error):
+        if partial is not None:
+            with suppress(OSError):
+                os.unlink(partial)
+        return False
+
+
 def is_read_only(url: str) -> bool:
     return url.startswith("sqlite:///file:") and "mode=ro" in url
 

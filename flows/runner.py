@@ -4,15 +4,20 @@ Dask workers) and the Dask cluster that executes the tasks."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from mlipcamp.db.engine import database_url_problem, init_db, redact, session_scope, sqlite_read_url, sqlite_url
 from mlipcamp.db.records import StoreMismatch, database_store, register_campaign
+from mlipcamp.flows import prefect_database
 from mlipcamp.settings.campaign import Campaign, CampaignError, load_campaign
 from mlipcamp.tasks.workspace import Workspace
+
+
+class ClusterNotStarted(RuntimeError):
+    """The campaign's local Dask cluster did not start; the message says why."""
 
 
 class CampaignNotRun(CampaignError):
@@ -93,7 +98,28 @@ SERVER_START_TIMEOUT_S = 180
 
 @contextmanager
 def prefect_api() -> Iterator[str]:
-    """The Prefect API URL in use; starts one temporary server when PREFECT_API_URL is unset.
+    """The Prefect API URL in use, answering; see `starting_prefect_api`."""
+    with starting_prefect_api() as api:
+        api.wait()
+        yield api.url
+
+
+class PrefectApi:
+    """A Prefect API: its URL, known at once, and `wait()`, which returns once it answers."""
+
+    def __init__(self, url: str, started: Callable[[], None] = lambda: None):
+        self.url = url
+        self._started = started
+
+    def wait(self) -> None:
+        """Return once the API answers; CampaignError when the temporary server did not start."""
+        self._started()
+
+
+@contextmanager
+def starting_prefect_api() -> Iterator[PrefectApi]:
+    """The Prefect API in use; starts one temporary server when PREFECT_API_URL is unset, without
+    waiting for it to answer, so that the caller can start its Dask workers meanwhile.
 
     Exporting its URL means every Dask worker reports to the same server instead of
     starting a server of its own. The server runs in a session of its own, so a Ctrl-C meant for
@@ -102,29 +128,40 @@ def prefect_api() -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if url := os.environ.get("PREFECT_API_URL"):
-        yield url
+        yield PrefectApi(url)
         return
     os.environ.setdefault(
         "PREFECT_SERVER_ANALYTICS_ENABLED", "false"
     )  # no network here; the server would only log errors
+    database = prefect_database.server_sqlite_path()
+    seeded = database is not None and prefect_database.seed(database)
     server = _temporary_server()
+    answered: list[bool] = []
+
+    def started() -> None:
+        if answered:
+            return
+        try:
+            server.wait_until_answering(SERVER_START_TIMEOUT_S)
+        except RuntimeError as exc:
+            raise CampaignError(
+                f"the temporary Prefect server did not start: {exc}; "
+                "start one with `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+            ) from None
+        if database is not None and not seeded:
+            prefect_database.save_template(database)
+        answered.append(True)
+
     try:
-        server.start(timeout=SERVER_START_TIMEOUT_S)
-    except RuntimeError as exc:
-        server.stop()
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CampaignError(
-            f"the temporary Prefect server did not answer within {SERVER_START_TIMEOUT_S} s ({first_line}); "
-            "start one with `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
-        ) from None
-    os.environ["PREFECT_API_URL"] = server.api_url
-    try:
+        server.launch()
+        os.environ["PREFECT_API_URL"] = server.api_url
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield server.api_url
+            yield PrefectApi(server.api_url, started)
     finally:
         from prefect.logging.handlers import APILogWorker
 
-        APILogWorker.drain_all(timeout=5)  # send the last logs while the server still listens
+        if answered:
+            APILogWorker.drain_all(timeout=5)  # send the last logs while the server still listens
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
 
@@ -133,7 +170,9 @@ def _temporary_server():
     """Prefect's SubprocessASGIServer, its uvicorn started in a new session and killed with us."""
     import subprocess
     import sys
+    import time
 
+    import httpx
     import prefect
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
@@ -141,6 +180,27 @@ def _temporary_server():
     from mlipcamp.processes import die_with_parent
 
     class DetachedServer(SubprocessASGIServer):
+        def launch(self) -> None:
+            """Start uvicorn on a free port, without waiting. In the calling thread: the
+            parent-death signal follows the thread that started a process, not its process."""
+            self.port = self.find_available_port()
+            self.running = True
+            self.server_process = self._run_uvicorn_command()
+
+        def wait_until_answering(self, timeout_s: float) -> None:
+            """Return once /health answers; RuntimeError (one line) when the server exits or
+            ``timeout_s`` passes first."""
+            deadline = time.monotonic() + timeout_s
+            with httpx.Client() as client:
+                while (status := self.server_process.poll()) is None:
+                    with suppress(httpx.TransportError):
+                        if client.get(f"{self.api_url}/health").status_code == 200:
+                            return
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"it did not answer within {timeout_s:g} s at {self.api_url}")
+                    time.sleep(0.1)
+            raise RuntimeError(f"it exited with status {status} (its log: {self.log_path})")
+
         def _run_uvicorn_command(self) -> subprocess.Popen:
             """Prefect 3.8's own command, with the session and the parent-death signal; its output
             goes to server.log in PREFECT_HOME, not to the run's terminal."""
@@ -153,7 +213,8 @@ def _temporary_server():
             options = ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
             server_env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
             settings = get_current_settings()
-            with _server_log(Path(settings.home) / "server.log") as log:
+            self.log_path = Path(settings.home) / "server.log"
+            with _server_log(self.log_path) as log:
                 return subprocess.Popen(
                     [sys.executable, "-m", "uvicorn", *app, *options],
                     env={**os.environ, **server_env, **settings.to_environment_variables(exclude_unset=True)},
@@ -181,8 +242,31 @@ def _server_log(path: Path) -> Iterator[int | IO[bytes]]:
         yield log
 
 
-def run(config: Campaign, ws: Workspace) -> str:
-    """Run the campaign on its Dask cluster (local, or batch jobs); return the report path."""
+@contextmanager
+def local_cluster(config: Campaign) -> Iterator[Any]:
+    """The campaign's local Dask cluster, started now (its workers take seconds to import what they
+    run; started while the temporary Prefect server starts, that time is not waited twice); None for
+    a batch cluster, which the flow starts itself. Closed on leaving, if the flow has not closed it."""
+    import dask
+
+    from mlipcamp.flows.clusters import WORKER_DASK_CONFIG, runner_arguments
+
+    if config.execution.cluster != "local":
+        yield None
+        return
+    arguments = runner_arguments(config.execution, os.environ.get("PREFECT_API_URL"))
+    try:
+        with dask.config.set(WORKER_DASK_CONFIG):
+            cluster = arguments["cluster_class"](**arguments["cluster_kwargs"])
+    except Exception as exc:
+        raise ClusterNotStarted(f"the local Dask cluster did not start: {exc}") from exc
+    with cluster:
+        yield cluster
+
+
+def run(config: Campaign, ws: Workspace, cluster: Any = None) -> str:
+    """Run the campaign on its Dask cluster (``cluster``, one of `local_cluster`, else the cluster the
+    execution section describes, started by the flow); return the report path."""
     import dask
     from prefect_dask import DaskTaskRunner
 
@@ -196,6 +280,11 @@ def run(config: Campaign, ws: Workspace) -> str:
             "execution.cluster: batch jobs cannot reach a Prefect API on this machine's loopback; start "
             "`prefect server start --host 0.0.0.0` and export PREFECT_API_URL=http://<this host>:4200/api"
         )
-    runner = DaskTaskRunner(**runner_arguments(config.execution, api_url))
-    with dask.config.set(WORKER_DASK_CONFIG):  # the local cluster starts inside the flow run
+    # a started cluster is named by its address: the task runner travels with every task's context,
+    # so it must pickle, and the cluster object does not
+    arguments = (
+        {"address": cluster.scheduler_address} if cluster is not None else runner_arguments(config.execution, api_url)
+    )
+    runner = DaskTaskRunner(**arguments)
+    with dask.config.set(WORKER_DASK_CONFIG):  # a batch cluster starts inside the flow run
         return run_campaign.with_options(task_runner=runner)(config, ws)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -64,9 +66,17 @@ def run(
     One run per campaign at a time: a second one, in the same work directory or against the same
     database, is refused. Ctrl-C or SIGTERM stops the run and everything it started; running it
     again resumes."""
+    started = time.perf_counter()
     from mlipcamp.flows.disk_space import require_free_space
     from mlipcamp.flows.run_lock import CampaignRunning, database_lease, workdir_lock
-    from mlipcamp.flows.runner import campaign_workdir, load_runnable, prefect_api, prefect_environment
+    from mlipcamp.flows.runner import (
+        ClusterNotStarted,
+        campaign_workdir,
+        load_runnable,
+        local_cluster,
+        prefect_environment,
+        starting_prefect_api,
+    )
     from mlipcamp.processes import interrupts_stop_the_run
     from mlipcamp.settings.campaign import CampaignError
 
@@ -82,11 +92,21 @@ def run(
             campaign, ws = open_workspace(config, path, create=True)
             with database_lease(ws.db_url, ws.campaign_id, campaign.name, ws.workdir):
                 prefect_environment(path, verbose)
-                with interrupts_stop_the_run(f"error: {stopped}"), prefect_api() as api_url:
-                    _run(campaign, ws, api_url, resume=f"resume with `mlipcamp run {config} --workdir {path}`")
+                console.print(f"[bold]campaign {campaign.name}[/] → {ws.workdir}")
+                with (
+                    interrupts_stop_the_run(f"error: {stopped}"),
+                    starting_prefect_api() as api,
+                    _flow_imported(),  # while the server starts
+                    local_cluster(campaign) as cluster,  # its workers start while the server does
+                ):
+                    api.wait()
+                    resume = f"resume with `mlipcamp run {config} --workdir {path}`"
+                    _run(campaign, ws, api.url, cluster, started, resume)
     except Unfinished as exc:  # said after the server and the lease are gone, so it is the last line
         err_console.print()  # Prefect's "Error logging to API" ends without a newline
         fail(str(exc), code=1)
+    except ClusterNotStarted as exc:
+        fail(f"campaign {campaign.name} did not finish: {exc}", code=1)
     except CampaignRunning as exc:
         fail(str(exc), code=4)
     except CampaignError as exc:
@@ -95,16 +115,24 @@ def run(
         fail(stopped, code=130)
 
 
-def _run(campaign: Campaign, ws: Workspace, api_url: str, resume: str) -> None:
+@contextmanager
+def _flow_imported() -> Iterator[None]:
+    """Import the campaign flow and its tasks (seconds of CPU: torch, scipy, matplotlib)."""
+    import mlipcamp.flows.campaign_flow  # noqa: F401
+
+    yield
+
+
+def _run(campaign: Campaign, ws: Workspace, api_url: str, cluster: object, started: float, resume: str) -> None:
+    """The flow on ``cluster`` (None: the flow starts it), its progress and what it left; ``started``
+    is when the command started (time.perf_counter)."""
     from mlipcamp.flows.disk_space import disk_full
     from mlipcamp.flows.runner import run as run_flow
 
-    started = time.perf_counter()
-    console.print(f"[bold]campaign {campaign.name}[/] → {ws.workdir}")
     console.print(f"Prefect API: {api_url}")
     with StageProgress(ws, campaign):
         try:
-            report = run_flow(campaign, ws)
+            report = run_flow(campaign, ws, cluster)
         except Exception as exc:
             if full := disk_full(Path(ws.workdir), exc):
                 raise Unfinished(f"campaign {campaign.name} did not finish: {full}; free some, then {resume}") from exc
