@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -93,15 +91,13 @@ def run(
             with database_lease(ws.db_url, ws.campaign_id, campaign.name, ws.workdir):
                 prefect_environment(path, verbose)
                 console.print(f"[bold]campaign {campaign.name}[/] → {ws.workdir}")
-                with (
-                    interrupts_stop_the_run(f"error: {stopped}"),
-                    starting_prefect_api() as api,
-                    _flow_imported(),  # while the server starts
-                    local_cluster(campaign) as cluster,  # its workers start while the server does
-                ):
-                    api.wait()
-                    resume = f"resume with `mlipcamp run {config} --workdir {path}`"
-                    _run(campaign, ws, api.url, cluster, started, resume)
+                with interrupts_stop_the_run(f"error: {stopped}"), starting_prefect_api() as api:
+                    import mlipcamp.flows.campaign_flow  # noqa: F401 (seconds of CPU, while the server starts)
+
+                    with local_cluster(campaign) as cluster:  # its workers start while the server does
+                        api.wait()
+                        resume = f"resume with `mlipcamp run {config} --workdir {path}`"
+                        _run(campaign, ws, api.url, cluster, started, resume)
     except Unfinished as exc:  # said after the server and the lease are gone, so it is the last line
         err_console.print()  # Prefect's "Error logging to API" ends without a newline
         fail(str(exc), code=1)
@@ -113,14 +109,6 @@ def run(
         fail(str(exc), code=2)
     except KeyboardInterrupt:
         fail(stopped, code=130)
-
-
-@contextmanager
-def _flow_imported() -> Iterator[None]:
-    """Import the campaign flow and its tasks (seconds of CPU: torch, scipy, matplotlib)."""
-    import mlipcamp.flows.campaign_flow  # noqa: F401
-
-    yield
 
 
 def _run(campaign: Campaign, ws: Workspace, api_url: str, cluster: object, started: float, resume: str) -> None:
