@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,19 @@ from mlipcamp.db.engine import sqlite_url
 DEPLOYMENT = "mlipcamp-campaign-from-file/nightly"
 
 
+def far_cron() -> str:
+    """A daily cron at the hour twelve hours from now (UTC): its runs never fall due during the tests,
+    whose worker would otherwise take a scheduled run as well as the triggered one."""
+    return f"0 {(datetime.now(UTC).hour + 12) % 24} * * *"
+
+
 @dataclass(frozen=True)
 class DeployedCampaign:
     env: dict[str, str]  # points at the server
     config: Path
     workdir: Path
     deploy_stdout: str
+    cron: str  # the deployment's schedule
     counts: list[dict[str, int]]  # rows per table after each of the two runs
     files: dict[str, Path]  # the imported datasets
 
@@ -52,23 +60,21 @@ def small_campaign(root: Path, files: dict[str, Path], name: str, **stability) -
 
 @pytest.fixture(scope="session")
 def deployed_campaign(tmp_path_factory) -> Iterator[DeployedCampaign]:
-    """`mlipcamp deploy` of the campaign "nightly" (cron 03:00, process pool "camp"), then twice a
+    """`mlipcamp deploy` of the campaign "nightly" (daily cron, process pool "camp"), then twice a
     triggered run taken by `prefect worker start --run-once`; the server runs until the session ends."""
     root = tmp_path_factory.mktemp("deployed")
     server, env = start_prefect_server(root)
     try:
         files = imported_files(root)
-        config, workdir = small_campaign(root, files, "nightly"), root / "work"
-        deployed = mlipcamp(
-            "deploy", str(config), "--cron", "0 3 * * *", "--pool", "camp", "--workdir", str(workdir), env=env
-        )
+        config, workdir, cron = small_campaign(root, files, "nightly"), root / "work", far_cron()
+        deployed = mlipcamp("deploy", str(config), "--cron", cron, "--pool", "camp", "--workdir", str(workdir), env=env)
         assert deployed.returncode == 0, deployed.stderr
         url = sqlite_url(workdir / "mlipcamp.sqlite")
         counts = []
-        for _ in range(2):  # triggered now rather than at 03:00; the worker takes it and exits when it is done
+        for _ in range(2):  # triggered now rather than on schedule; the worker takes it and exits when it is done
             prefect("deployment", "run", DEPLOYMENT, env=env)
             prefect("worker", "start", "--pool", "camp", "--run-once", env=env)
             counts.append(row_counts(url))
-        yield DeployedCampaign(env, config, workdir, deployed.stdout, counts, files)
+        yield DeployedCampaign(env, config, workdir, deployed.stdout, cron, counts, files)
     finally:
         stop(server)
