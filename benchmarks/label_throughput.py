@@ -11,7 +11,8 @@ and of the flow, interleaved on one running cluster whose workers have loaded th
 Prefect task orchestration, Dask transfer, the file store and database writes. Prints the median of
 each and the ratios flow / serial and flow / pool; a shared machine drifts by tens of per cent over
 a minute, which interleaving cancels. Cold figure: a new cluster from the flow's start (worker
-start, imports, library load) to the last label.
+start, imports, library load) to the last label. Last, Prefect's own cost per task: tasks that do
+nothing, on the same warm cluster, as wall seconds per task and worker.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def main() -> None:
     with prefect_api():
         rounds = [(ws, batches) for ws, _ in workspaces[1:]]
         shares = [[by_id[i] for i in batch] for batch in batches]
-        serial_s, pool_s, warm_s = _warm_rounds(clusters, shares, rounds, args.workers)
+        serial_s, pool_s, warm_s, noop_s = _warm_rounds(clusters, shares, rounds, args.workers)
         cold_s = _cold_seconds(workspaces[0][0], batches, args.workers)
     serial, pool, warm = (statistics.median(s) for s in (serial_s, pool_s, warm_s))
     print(f"serial loop, 1 thread    : {_seconds(serial_s)}  {len(clusters) / serial:6.2f} structures/s")
@@ -70,6 +71,10 @@ def main() -> None:
     print(f"ratio pool/serial        : {serial / pool:.2f} (what {args.workers} processes give on this machine)")
     print(f"ratio flow/serial        : warm {serial / warm:.2f}, cold {serial / cold_s:.2f}")
     print(f"ratio flow/pool          : warm {pool / warm:.2f} (medians)")
+    print(
+        f"Prefect's cost per task  : {noop_s * args.workers:.3f} s on a worker ({_NOOP_TASKS} tasks that do nothing"
+        f" took {noop_s * _NOOP_TASKS:.1f} s on {args.workers} workers)"
+    )
 
 
 def _seconds(values: list[float]) -> str:
@@ -119,6 +124,23 @@ def _warm_up() -> None:
     time.sleep(1.0)  # hold the worker so the next warm-up lands on another one
 
 
+_NOOP_TASKS = 60
+
+
+def _nothing(i: int) -> int:
+    return i
+
+
+def _noop_seconds(n: int) -> float:
+    """Seconds per task of ``n`` tasks that do nothing, from their submission to the last result."""
+    from prefect import task
+    from prefect.futures import wait
+
+    start = time.perf_counter()
+    wait([task(_nothing).submit(i) for i in range(n)])
+    return (time.perf_counter() - start) / n
+
+
 def _warm_up_workers(workers: int) -> None:
     from prefect import task
     from prefect.futures import wait
@@ -137,9 +159,10 @@ def _label_seconds(ws, batches: list[list[int]]) -> float:
     return time.perf_counter() - start
 
 
-def _warm_rounds(clusters: list, shares: list[list], rounds: list, workers: int) -> tuple[list[float], ...]:
-    """Seconds of the serial loop, of the process pool and of the labelling tasks, round after round;
-    each round's flow runs on the same Dask cluster, whose workers stay warm."""
+def _warm_rounds(clusters: list, shares: list[list], rounds: list, workers: int) -> tuple:
+    """Seconds of the serial loop, of the process pool and of the labelling tasks, round after round
+    (each round's flow runs on the same Dask cluster, whose workers stay warm); then seconds per task
+    that does nothing, on that cluster."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -165,7 +188,8 @@ def _warm_rounds(clusters: list, shares: list[list], rounds: list, workers: int)
             serial.append(_serial_seconds(clusters))
             pooled.append(_pool_seconds(pool, shares))
             labelled.append(label(ws, batches))
-    return serial, pooled, labelled
+        noop = flow(name="benchmark-no-op", task_runner=runner)(_noop_seconds)(_NOOP_TASKS)
+    return serial, pooled, labelled, noop
 
 
 def _cold_seconds(ws, batches: list[list[int]], workers: int) -> float:
