@@ -20,8 +20,8 @@ def test_every_package_folder_is_listed_for_installation():
     setuptools = PYPROJECT["tool"]["setuptools"]
     folders = set()
     for package, folder in setuptools["package-dir"].items():
-        for init in (REPO / folder).rglob("__init__.py"):
-            parts = init.parent.relative_to(REPO / folder).parts
+        for module in (REPO / folder).rglob("*.py"):  # namespace folders too (the Alembic migrations)
+            parts = module.parent.relative_to(REPO / folder).parts
             if package == "mlipcamp" and parts and parts[0] in ("flows", "tasks", "db"):
                 continue
             folders.add(".".join((package, *parts)))
