@@ -12,7 +12,7 @@ abi=cp${python_version/./}
 packages=(
     mace-torch e3nn ase configargparse gitpython gitdb smmap lmdb matscipy orjson prettytable wcwidth
     python-hostlist torch-ema tblite cffi pycparser rdkit packmol pint flexcache flexparser
-    pydantic pydantic-core annotated-types typing-inspection
+    pydantic pydantic-core annotated-types typing-inspection platformdirs opt-einsum opt-einsum-fx torchmetrics lightning-utilities
 )
 pins=()
 for package in "${packages[@]}"; do
