@@ -52,8 +52,9 @@ from mlipcamp.science.mace_calculator import mace_calculator
 from mlipcamp.science.md import MolecularDynamics, run_md
 from mlipcamp.science.structures import build_box
 
-model, settings, out_dir = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+model, settings, out_dir, nudge = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 box = build_box([("C1COC(=O)O1", 8)], 1.32, seed=5)
+box.positions[0, 0] += nudge
 result = run_md(box, mace_calculator(model, "cpu", "float32", 1), MolecularDynamics(**settings), 313.0, 1.0, out_dir)
 print(result.resumed_from_step)
 """
@@ -67,10 +68,17 @@ SETTINGS = {
 }
 
 
-def run_in_a_new_process(model: Path, out_dir: Path) -> int:
-    """run_md of the test's box and SETTINGS in ``out_dir``, as a new job would; the step it resumed from."""
-    args = [sys.executable, "-c", RESUME, str(model), json.dumps(SETTINGS), str(out_dir)]
-    return int(subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+def in_a_new_process(model: Path, out_dir: Path, nudge_ang: float = 0.0) -> subprocess.Popen:
+    """run_md of the test's box (its first atom moved by ``nudge_ang`` along x) and SETTINGS in
+    ``out_dir``, as a new job would; it prints the step it resumed from."""
+    args = [sys.executable, "-c", RESUME, str(model), json.dumps(SETTINGS), str(out_dir), repr(nudge_ang)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def resumed_from(run: subprocess.Popen) -> int:
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err[-3000:]
+    return int(out.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
@@ -86,19 +94,25 @@ def test_md_resumed_from_any_checkpoint_follows_the_uninterrupted_run(model, tmp
         if done in (100, 200, 250, 350):
             shutil.copytree(tmp_path / "whole", copies / str(done))
 
+    # chaos: a run from a slightly different start ends far away, so equal bits mean an exact resume;
+    # the nudged run and the resumed ones are independent processes, run alongside each other
+    nudged = in_a_new_process(model, tmp_path / "nudged", nudge_ang=1e-6)
     box = build_box([("C1COC(=O)O1", 8)], 1.32, seed=5)
-    md = MolecularDynamics(**SETTINGS)
     whole = run_md(
-        box, mace_calculator(model, "cpu", "float32", 1), md, 313.0, 1.0, tmp_path / "whole", keep_checkpoint
+        box,
+        mace_calculator(model, "cpu", "float32", 1),
+        MolecularDynamics(**SETTINGS),
+        313.0,
+        1.0,
+        tmp_path / "whole",
+        keep_checkpoint,
     )
     final = np.load(whole.checkpoint_path)
-    # chaos: a run from a slightly different start ends far away, so equal bits mean an exact resume
-    nudged = box.copy()
-    nudged.positions[0, 0] += 1e-6
-    other = run_md(nudged, mace_calculator(model, "cpu", "float32", 1), md, 313.0, 1.0, tmp_path / "nudged")
-    assert np.abs(np.load(other.checkpoint_path)["positions"] - final["positions"]).max() > 1e-4
-    for step in (100, 200, 250, 350):
-        assert run_in_a_new_process(model, copies / str(step)) == step
+    resumed = {step: in_a_new_process(model, copies / str(step)) for step in (100, 200, 250, 350)}
+    assert resumed_from(nudged) == 0
+    assert np.abs(np.load(tmp_path / "nudged" / "checkpoint.npz")["positions"] - final["positions"]).max() > 1e-4
+    for step, run in resumed.items():
+        assert resumed_from(run) == step
         again = np.load(copies / str(step) / "checkpoint.npz")
         for key in ("positions", "momenta", "cell"):
             np.testing.assert_array_equal(again[key], final[key], err_msg=f"{key}, resumed from step {step}")

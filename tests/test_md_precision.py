@@ -7,6 +7,9 @@ stresses of 32-atom fluid boxes), so the test owns a model that holds a dense fl
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import pytest
 from argon import FastArgon
@@ -16,7 +19,7 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
-from mlipcamp.science.analysis.density import equilibrated_mean
+from mlipcamp.science.analysis.density import SeriesStats, equilibrated_mean
 from mlipcamp.science.datasets import write_extxyz
 from mlipcamp.science.mace_calculator import mace_calculator
 from mlipcamp.science.md import MolecularDynamics, read_md_log, run_md
@@ -95,7 +98,14 @@ def argon_model(tmp_path_factory):
     return result.model_path, liquid
 
 
-def nve_energies_per_atom(model, liquid, dtype: str, steps: int, every: int) -> np.ndarray:
+def both_dtypes(function, *args) -> dict[str, object]:
+    """``function(dtype, *args)`` for float64 and float32, each in its own new process, side by side."""
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {dtype: pool.submit(function, dtype, *args) for dtype in ("float64", "float32")}
+        return {dtype: future.result() for dtype, future in futures.items()}
+
+
+def nve_energies_per_atom(dtype: str, model, liquid, steps: int, every: int) -> np.ndarray:
     """Total energy per atom (eV) every ``every`` Velocity Verlet steps of 5 fs from ``liquid`` at 140 K."""
     atoms = liquid.copy()
     atoms.calc = mace_calculator(model, "cpu", dtype, n_threads=1)
@@ -108,14 +118,22 @@ def nve_energies_per_atom(model, liquid, dtype: str, steps: int, every: int) -> 
     return np.array(energies)
 
 
+def npt_density(dtype: str, model, liquid, md: dict, work_dir) -> SeriesStats:
+    """The equilibrated mean density (g/cm³) of ``run_md`` in NPT at 140 K and 1000 bar from ``liquid``,
+    run in ``work_dir/dtype``."""
+    out_dir = work_dir / dtype
+    calculator = mace_calculator(model, "cpu", dtype, n_threads=1)
+    run_md(liquid, calculator, MolecularDynamics(**md, dtype=dtype), TEMPERATURE_K, PRESSURE_BAR, out_dir)
+    return equilibrated_mean(read_md_log(out_dir / "md_log.csv")["density_g_cm3"])
+
+
 def test_float32_nve_keeps_the_energy_as_float64_does(argon_model):
     """Velocity Verlet at 5 fs for 3 ps: the total-energy drift per atom of the float32 run differs
     from the float64 run's by less than the energy's own fluctuation over the run (measured here:
     drifts of -6.3e-5 and -7.1e-5 meV/atom/ps, fluctuation 1.0e-3 meV/atom)."""
     model, liquid = argon_model
     drift, spread = {}, {}
-    for dtype in ("float64", "float32"):
-        energy = nve_energies_per_atom(model, liquid, dtype, steps=600, every=10)
+    for dtype, energy in both_dtypes(nve_energies_per_atom, model, liquid, 600, 10).items():
         time_ps = np.arange(len(energy)) * 0.05
         drift[dtype] = np.polyfit(time_ps, energy, 1)[0] * 1e3  # meV/atom/ps
         spread[dtype] = np.std(energy) * 1e3  # meV/atom
@@ -140,11 +158,7 @@ def test_float32_npt_density_matches_float64_within_error(argon_model, tmp_path)
         "seed": 3,
         "stability": {"check_connectivity": False},
     }
-    density = {}
-    for dtype in ("float64", "float32"):
-        calculator = mace_calculator(model, "cpu", dtype, n_threads=1)
-        run_md(liquid, calculator, MolecularDynamics(**md, dtype=dtype), TEMPERATURE_K, PRESSURE_BAR, tmp_path / dtype)
-        density[dtype] = equilibrated_mean(read_md_log(tmp_path / dtype / "md_log.csv")["density_g_cm3"])
+    density = both_dtypes(npt_density, model, liquid, md, tmp_path)
     print({dtype: (s.mean, s.sem, s.n_effective) for dtype, s in density.items()})
     assert all(s.converged and 1.0 < s.mean < 1.5 for s in density.values())
     difference = abs(density["float32"].mean - density["float64"].mean)

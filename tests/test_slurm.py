@@ -86,23 +86,30 @@ def results(config: Path, workdir: Path) -> dict[str, list[dict]]:
     return found
 
 
+def start(config: Path, workdir: Path, env: dict, log: Path) -> subprocess.Popen:
+    """`mlipcamp run` in its own process group, its output in ``log`` (a pipe could fill and stall it)."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [*MLIPCAMP, "run", str(config), "--workdir", str(workdir)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def test_campaign_on_slurm_jobs_survives_a_cancelled_gpu_job_and_equals_a_local_run(tmp_path, slurm):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | slurm
     local = campaign(tmp_path, "local")
-    done = mlipcamp("run", str(local), "--workdir", str(tmp_path / "local"), env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
     logs = tmp_path / "job-logs"
     config = campaign(tmp_path, str(profile(tmp_path / "slurm-profile.yaml", logs)))
     workdir = tmp_path / "slurm"
-    run = subprocess.Popen(
-        [*MLIPCAMP, "run", str(config), "--workdir", str(workdir)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # the local run goes alongside the one on SLURM, whose two one-core jobs leave a core idle at times
+    runs = {
+        "local": start(local, tmp_path / "local", env, tmp_path / "local.log"),
+        "slurm": start(config, workdir, env, tmp_path / "slurm.log"),
+    }
+    run = runs["slurm"]
     seen: dict[str, dict] = {}  # job id → squeue row, over the whole run
     cancelled = None
     deadline = time.monotonic() + 600
@@ -117,10 +124,13 @@ def test_campaign_on_slurm_jobs_survives_a_cancelled_gpu_job_and_equals_a_local_
                 cancelled = gpu[0]["id"]
                 subprocess.run(["scancel", cancelled], env=os.environ | slurm, check=True)
             time.sleep(1)
+        runs["local"].wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
-    output = run.stdout.read()
+        for process in runs.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert runs["local"].returncode == 0, (tmp_path / "local.log").read_text()[-3000:]
+    output = (tmp_path / "slurm.log").read_text()
     print("SLURM jobs seen:", *seen.values(), sep="\n  ")
     assert cancelled is not None, "no training ran on a GPU job"
     if run.returncode != 0:  # the lost training was recorded as failed: the next run resumes it
