@@ -6,7 +6,7 @@ from prefect import flow
 
 from mlipcamp.flows.disk_space import require_free_space
 from mlipcamp.flows.run_lock import database_lease, workdir_lock
-from mlipcamp.flows.runner import campaign_workdir, load_runnable, open_campaign, run
+from mlipcamp.flows.runner import campaign_workdir, load_runnable, local_cluster, open_campaign, run
 
 
 @flow(name="mlipcamp-campaign-from-file", flow_run_name="{config_path}")
@@ -18,5 +18,5 @@ def campaign_from_file(config_path: str, workdir: str | None = None) -> str:
     require_free_space(path)
     with workdir_lock(path, path.name):
         campaign, ws = open_campaign(config_path, path, create=True)
-        with database_lease(ws.db_url, ws.campaign_id, campaign.name, ws.workdir):
-            return run(campaign, ws)
+        with database_lease(ws.db_url, ws.campaign_id, campaign.name, ws.workdir), local_cluster(campaign) as cluster:
+            return run(campaign, ws, cluster)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from mlipcamp.db.engine import database_url_problem, init_db, redact, session_scope, sqlite_read_url, sqlite_url
 from mlipcamp.db.records import StoreMismatch, database_store, register_campaign
 from mlipcamp.flows import prefect_database
+from mlipcamp.flows.temporary_server import TemporaryServer
 from mlipcamp.settings.campaign import Campaign, CampaignError, load_campaign
 from mlipcamp.tasks.workspace import Workspace
 
@@ -135,7 +136,7 @@ def starting_prefect_api() -> Iterator[PrefectApi]:
     )  # no network here; the server would only log errors
     database = prefect_database.server_sqlite_path()
     seeded = database is not None and prefect_database.seed(database)
-    server = _temporary_server()
+    server = TemporaryServer()
     answered: list[bool] = []
 
     def started() -> None:
@@ -166,95 +167,24 @@ def starting_prefect_api() -> Iterator[PrefectApi]:
         server.stop()
 
 
-def _temporary_server():
-    """Prefect's SubprocessASGIServer, its uvicorn started in a new session and killed with us."""
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-    import prefect
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import get_current_settings
-
-    from mlipcamp.processes import die_with_parent
-
-    class DetachedServer(SubprocessASGIServer):
-        def launch(self) -> None:
-            """Start uvicorn on a free port, without waiting. In the calling thread: the
-            parent-death signal follows the thread that started a process, not its process."""
-            self.port = self.find_available_port()
-            self.running = True
-            self.server_process = self._run_uvicorn_command()
-
-        def wait_until_answering(self, timeout_s: float) -> None:
-            """Return once /health answers; RuntimeError (one line) when the server exits or
-            ``timeout_s`` passes first."""
-            deadline = time.monotonic() + timeout_s
-            with httpx.Client() as client:
-                while (status := self.server_process.poll()) is None:
-                    with suppress(httpx.TransportError):
-                        if client.get(f"{self.api_url}/health").status_code == 200:
-                            return
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"it did not answer within {timeout_s:g} s at {self.api_url}")
-                    time.sleep(0.1)
-            raise RuntimeError(f"it exited with status {status} (its log: {self.log_path})")
-
-        def _run_uvicorn_command(self) -> subprocess.Popen:
-            """Prefect 3.8's own command, with the session and the parent-death signal; its output
-            goes to server.log in PREFECT_HOME, not to the run's terminal."""
-            app = [
-                "--app-dir",
-                str(prefect.__module_path__.parent),
-                "--factory",
-                "prefect.server.api.server:create_app",
-            ]
-            options = ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
-            server_env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-            settings = get_current_settings()
-            self.log_path = Path(settings.home) / "server.log"
-            with _server_log(self.log_path) as log:
-                return subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", *app, *options],
-                    env={**os.environ, **server_env, **settings.to_environment_variables(exclude_unset=True)},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=die_with_parent(),
-                )
-
-    return DetachedServer()
-
-
-@contextmanager
-def _server_log(path: Path) -> Iterator[int | IO[bytes]]:
-    """The server's log file, appended to; /dev/null where it cannot be written (a full disk)."""
-    import subprocess
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        log = path.open("ab")
-    except OSError:
-        yield subprocess.DEVNULL
-        return
-    with log:
-        yield log
-
-
 @contextmanager
 def local_cluster(config: Campaign) -> Iterator[Any]:
     """The campaign's local Dask cluster, started now (its workers take seconds to import what they
     run; started while the temporary Prefect server starts, that time is not waited twice); None for
-    a batch cluster, which the flow starts itself. Closed on leaving, if the flow has not closed it."""
+    a batch cluster, which the flow starts itself. Closed on leaving, if the flow has not closed it.
+
+    Its workers are forked from a server that imported what they run (`fork_workers_from_a_server`,
+    for the rest of this process's life): call it once this process's environment is settled."""
     import dask
 
     from mlipcamp.flows.clusters import WORKER_DASK_CONFIG, runner_arguments
+    from mlipcamp.flows.local_cluster import fork_workers_from_a_server
 
     if config.execution.cluster != "local":
         yield None
         return
     arguments = runner_arguments(config.execution, os.environ.get("PREFECT_API_URL"))
+    fork_workers_from_a_server()
     try:
         with dask.config.set(WORKER_DASK_CONFIG):
             cluster = arguments["cluster_class"](**arguments["cluster_kwargs"])

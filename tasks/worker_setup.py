@@ -1,12 +1,14 @@
-"""Dask worker preload: a worker leaves Ctrl-C to the run that started it, starts its training fork
-server, and imports the tasks it will run.
+"""Dask worker preload: a worker leaves Ctrl-C to the run that started it and imports the tasks it
+will run.
 
 A terminal's Ctrl-C reaches every process of the foreground group, the local cluster's workers
 too; each would print a KeyboardInterrupt traceback while the run is already stopping them. The
-tasks' modules (torch, scipy, pymbar, matplotlib: about 8 s here) are imported before the worker
+tasks' modules (torch, scipy, pymbar, matplotlib: about 7 s here) are imported before the worker
 joins the cluster: the local cluster starts while the temporary Prefect server does, so that time
-is not added to the first tasks. The fork server then imports mace-torch (6–12 s) while the worker
-runs its first tasks, so that no training waits for it (mlipcamp.science.training.mace_runner).
+is not added to the first tasks. Workers of `mlipcamp run` are forked from a server that imported
+them already (`task_modules`, mlipcamp.flows.local_cluster). A worker's first CPU training starts
+its training fork server (mlipcamp.science.training.mace_runner), not the worker: a run with
+nothing left to train, or one training on a GPU, never imports mace-torch in a fork server.
 """
 
 from __future__ import annotations
@@ -16,18 +18,22 @@ import importlib
 import pkgutil
 import signal
 
-from mlipcamp.science.training.mace_runner import start_server
+
+def task_modules() -> list[str]:
+    """What a worker runs: Prefect's task engine and every module of mlipcamp.tasks."""
+    package = importlib.import_module("mlipcamp.tasks")
+    return [
+        "prefect.task_engine",
+        *(module.name for module in pkgutil.iter_modules(package.__path__, "mlipcamp.tasks.")),
+    ]
 
 
 def dask_setup(worker) -> None:
-    """Ignore SIGINT in this worker process (its nanny stops it when the run ends); import Prefect's
-    task engine and every module of mlipcamp.tasks; start the training fork server."""
+    """Ignore SIGINT in this worker process (its nanny stops it when the run ends); import
+    `task_modules`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    importlib.import_module("prefect.task_engine")
-    package = importlib.import_module("mlipcamp.tasks")
-    for module in pkgutil.iter_modules(package.__path__, "mlipcamp.tasks."):
-        importlib.import_module(module.name)
-    start_server()  # last: its imports then run beside the first tasks, not before the worker joins
+    for name in task_modules():
+        importlib.import_module(name)
 
 
 def dask_teardown(worker) -> None:

@@ -192,3 +192,46 @@ def test_batch_job_workers_get_the_campaign_dask_config():
         [sys.executable, "-c", code], env=os.environ | {name: value}, capture_output=True, text=True, check=True
     ).stdout
     assert "MALLOC_TRIM_THRESHOLD_" not in seen and "OMP_NUM_THREADS" in seen and "'enabled': False" in seen
+
+
+FORKED_WORKERS = """
+import json, os, sys, time
+from distributed import Client
+from mlipcamp.flows.local_cluster import RestartingLocalCluster, fork_workers_from_a_server
+
+os.environ["MLIPCAMP_PROBE"] = "set before the cluster"
+fork_workers_from_a_server()
+
+def probe():
+    return [os.getpid(), os.getppid(), "mlipcamp.tasks.train" in sys.modules, os.environ.get("MLIPCAMP_PROBE")]
+
+with RestartingLocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with Client(cluster) as client:
+        before = client.run(probe)
+        client.submit(os._exit, 13)  # a worker killed by its task
+        deadline = time.monotonic() + 60
+        while len(workers := set(client.scheduler_info()["workers"])) < 2 or workers == set(before):
+            assert time.monotonic() < deadline, "the killed worker did not come back"
+            time.sleep(0.05)
+        before, after = list(before.values()), list(client.run(probe).values())
+print(json.dumps({"run": os.getpid(), "before": before, "after": after}))
+"""
+
+
+def test_campaign_workers_fork_from_one_server_that_imported_the_tasks():
+    """`mlipcamp run`'s workers are children of one fork server (not of the run) that imported the task
+    modules (these workers have no preload that would); they see the environment the run had when
+    its cluster started, and a worker killed by its task comes back from the same server."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FORKED_WORKERS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    servers = {parent for _, parent, _, _ in seen["before"] + seen["after"]}
+    assert len(servers) == 1 and seen["run"] not in servers
+    assert all(
+        imported and probe == "set before the cluster" for _, _, imported, probe in seen["before"] + seen["after"]
+    )
+    assert len({pid for pid, *_ in seen["before"] + seen["after"]}) == 3  # two workers, then one of them anew

@@ -1,5 +1,7 @@
 """Prefect wrappers against a real database: failures are recorded with their reason, re-runs reuse labels."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,24 @@ def test_failed_label_is_recorded_and_the_rest_land(tmp_path, prefect_harness):
 CRASHING_LEVEL = "ase:crashing_calculator:LennardJonesUnlessXenon"
 
 
+@contextmanager
+def workers_from_a_fork_server() -> Iterator[None]:
+    """Workers forked from a server that imported the tasks, as `mlipcamp run` starts them: a worker
+    that xenon killed is back in a second or two, not 11. The fork server keeps the environment it
+    started with, so one that another test started is stopped first, and this one after."""
+    import multiprocessing.forkserver
+
+    from mlipcamp.flows.local_cluster import fork_workers_from_a_server
+
+    server = multiprocessing.forkserver._forkserver
+    server._stop()
+    try:
+        with fork_workers_from_a_server():
+            yield
+    finally:
+        server._stop()
+
+
 def _label_on_one_worker(
     tmp_path, monkeypatch, molecules: list[Atoms], allowed_failures: int
 ) -> tuple[dict, list[int], dict]:
@@ -97,7 +117,7 @@ def _label_on_one_worker(
         return _label_all(ws, config, {i: len(a) for i, a in zip(ids, molecules, strict=True)})
 
     runner = DaskTaskRunner(**runner_arguments(execution, None))
-    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):  # default 3
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}), workers_from_a_fork_server():
         counts = label_everything.with_options(task_runner=runner)()
     with session_scope(url) as session:
         labels = {label.structure_id: label for label in session.scalars(select(Label))}

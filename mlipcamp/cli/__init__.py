@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from mlipcamp.cli import analysis, campaign, data, sensitivity
@@ -22,4 +24,9 @@ app.command()(sensitivity.sensitivity)
 
 
 def main() -> None:
-    app()
+    """The command; on its way out, freeze the garbage collector's objects, so that the
+    interpreter's last collection skips them: after a run that collection took 1.3–1.5 s."""
+    try:
+        app()
+    finally:
+        gc.freeze()

@@ -2,8 +2,8 @@
 
 Importing ``mace.cli.run_train`` takes 6–12 s on a CPU (torch, e3nn, torch._dynamo, scipy); the
 training of a small model takes less. The process-wide fork server of ``multiprocessing`` (the
-``forkserver`` start method) imports it once, before any training asks (``start_server``); each
-training is a child forked from it that runs ``run_train`` and exits. The server is
+``forkserver`` start method) imports it once, when the first training asks (``start_server``);
+each training is a child forked from it that runs ``run_train`` and exits. The server is
 single-threaded and never runs a torch operation or touches CUDA, so its children start clean.
 It exits when the process that started it does (multiprocessing's own rule), and a training is
 killed when its server ends.
