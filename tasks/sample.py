@@ -23,6 +23,7 @@ from mlipcamp.settings.campaign import Sampling
 from mlipcamp.settings.execution import SamplingExecution
 from mlipcamp.tasks.keys import step_key
 from mlipcamp.tasks.label import level_row_id, record_label
+from mlipcamp.tasks.progress import ThinnedProgress
 from mlipcamp.tasks.workspace import Workspace
 
 
@@ -58,8 +59,8 @@ def sample_structures(
             interval=sampling.snapshot_interval,
             seed=seed,
             friction_per_fs=sampling.friction,
-            progress=lambda done, total: logger.info(
-                "sampling %s at %g K: step %d/%d", liquid, temperature_K, done, total
+            progress=ThinnedProgress(
+                lambda done, total: logger.info("sampling %s at %g K: step %d/%d", liquid, temperature_K, done, total)
             ),
         )
     structures = training_structures(

@@ -17,6 +17,7 @@ from mlipcamp.settings.campaign import Liquid
 from mlipcamp.settings.execution import MDExecution
 from mlipcamp.tasks.artifacts import flagged
 from mlipcamp.tasks.keys import step_key
+from mlipcamp.tasks.progress import ThinnedProgress
 from mlipcamp.tasks.workspace import Workspace
 
 
@@ -70,7 +71,7 @@ def simulate_liquid(
                 liquid.temperature,
                 pressure_bar,
                 ws.scratch("md", key[:16]),
-                progress=lambda done, total: logger.info("%s: step %d/%d", name, done, total),
+                progress=ThinnedProgress(lambda done, total: logger.info("%s: step %d/%d", name, done, total)),
             )
             log_file, _ = ws.store.put_file(result.log_path, ".csv")
             traj_file, traj_sha = ws.store.put_file(result.traj_path, ".npz")
