@@ -10,7 +10,11 @@
 3. MD: steps/s of a plain ASE NPT loop and of the project's ``run_md`` (stability watch, log,
    trajectory, checkpoints) with the float64-trained model evaluated in float64 and in float32;
 4. sharing: aggregate ``run_md`` steps/s of 1, 2, 4 and 8 processes on the one device
-   (``md.runs_per_gpu``; ``--smoke``: 1 and 2).
+   (``md.runs_per_gpu``; ``--smoke``: 1 and 2);
+5. forked child: whether torch computes right on the device in a child forked from a fork server
+   that imported torch and never touched CUDA, as `mlipcamp run` starts its local Dask workers on
+   machines without GPUs (``flows/local_cluster.fork_workers_from_a_server``); a yes on a GPU lets
+   GPU machines fork theirs too (``flows/runner.local_cluster`` spawns them until then).
 
 Everything is made here (no downloads). Ratios are against the first figure of their section, all
 measured in this run. The figures go to ``--out`` as JSON and to stdout as they come. ``--smoke``
@@ -59,6 +63,7 @@ def main() -> None:
     figures["training"], model = training_figures(train_xyz, valid_xyz, e0s, size, device, work / "training")
     figures["md"] = md_figures(box, model, device, size, work / "md")
     figures["sharing"] = sharing_figures(model, device, size, work / "sharing")
+    figures["forked child"] = forked_child_figures(device)
     figures["seconds"] = _since(start)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     _say(f"done in {figures['seconds']:.0f} s; figures in {args.out}")
@@ -171,6 +176,29 @@ def sharing_figures(model: Path, device: str, size: dict, directory: Path) -> di
         figures[f"{n} run(s)"] = {"steps_per_s": sum(speeds), "each": speeds}
     _ratios(figures, "steps_per_s", "MD runs sharing the device, aggregate steps/s", "ratio to 1 run")
     return figures
+
+
+def forked_child_figures(device: str) -> dict:
+    """A 256×256 matrix product of ones on ``device`` in a child of a fork server whose preload is torch
+    (the server of this process, if one runs already: it never touches CUDA either)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch"])
+    start = time.perf_counter()
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        figure = pool.submit(_ones_product_sum, device).result(timeout=300) | {"seconds": _since(start)}
+    _say(
+        f"forked child: torch on {figure['device']}: {'right' if figure['ok'] else 'WRONG'} ({figure['seconds']:.1f} s)"
+    )
+    return figure
+
+
+def _ones_product_sum(device: str) -> dict:
+    import torch
+
+    ones = torch.ones(256, 256, device=device)
+    return {"device": str(ones.device), "ok": float((ones @ ones).sum()) == 256.0**3}
 
 
 def _ratios(figures: dict, key: str, title: str, label: str) -> None:

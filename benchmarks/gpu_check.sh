@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: training s/epoch (float64/float32, cuEquivariance off/on), MD steps/s of an EC box of
-# about 1000 atoms (ASE loop against run_md, float64 and float32) and 1/2/4/8 MD runs sharing the GPU;
+# about 1000 atoms (ASE loop against run_md, float64 and float32), 1/2/4/8 MD runs sharing the GPU and
+# CUDA in a child of a fork server;
 # figures printed and written to gpu_check.json (benchmarks/gpu_check.py says what each one is).
 #
 #   benchmarks/gpu_check.sh [--smoke] [--out FILE]     # full: under 8 min on one H100/H200

@@ -173,18 +173,21 @@ def local_cluster(config: Campaign) -> Iterator[Any]:
     run; started while the temporary Prefect server starts, that time is not waited twice); None for
     a batch cluster, which the flow starts itself. Closed on leaving, if the flow has not closed it.
 
-    Its workers are forked from a server that imported what they run (`fork_workers_from_a_server`,
-    for the rest of this process's life): call it once this process's environment is settled."""
+    On a machine without GPUs its workers are forked from a server that imported what they run
+    (`fork_workers_from_a_server`, for the rest of this process's life): call it once this process's
+    environment is settled. Workers that may use CUDA are still spawned: CUDA in a child of a server
+    that imported torch is right by torch's rules, but no GPU has run it yet."""
     import dask
 
-    from mlipcamp.flows.clusters import WORKER_DASK_CONFIG, runner_arguments
+    from mlipcamp.flows.clusters import GPU, WORKER_DASK_CONFIG, runner_arguments
     from mlipcamp.flows.local_cluster import fork_workers_from_a_server
 
     if config.execution.cluster != "local":
         yield None
         return
     arguments = runner_arguments(config.execution, os.environ.get("PREFECT_API_URL"))
-    fork_workers_from_a_server()
+    if GPU not in arguments["cluster_kwargs"]["resources"]:
+        fork_workers_from_a_server()
     try:
         with dask.config.set(WORKER_DASK_CONFIG):
             cluster = arguments["cluster_class"](**arguments["cluster_kwargs"])

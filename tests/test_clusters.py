@@ -235,3 +235,30 @@ def test_campaign_workers_fork_from_one_server_that_imported_the_tasks():
         imported and probe == "set before the cluster" for _, _, imported, probe in seen["before"] + seen["after"]
     )
     assert len({pid for pid, *_ in seen["before"] + seen["after"]}) == 3  # two workers, then one of them anew
+
+
+@pytest.mark.parametrize("gpus, forked", [(0, True), (2, False)])
+def test_the_run_forks_its_workers_only_on_a_machine_without_gpus(gpus, forked, monkeypatch):
+    """CUDA in workers forked from the fork server awaits a GPU check: with GPUs they are spawned."""
+    import mlipcamp.flows.local_cluster
+    from mlipcamp.flows.runner import local_cluster
+    from mlipcamp.settings.campaign import load_campaign
+
+    calls = []
+    monkeypatch.setattr(mlipcamp.flows.clusters, "local_gpu_count", lambda: gpus)
+    monkeypatch.setattr(mlipcamp.flows.local_cluster, "fork_workers_from_a_server", lambda: calls.append(1))
+
+    class Started:
+        def __init__(self, **kwargs):
+            self.resources = kwargs["resources"]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(mlipcamp.flows.clusters, "RestartingLocalCluster", Started)
+    with local_cluster(load_campaign(Path(__file__).parents[1] / "configs" / "demo.yaml")) as cluster:
+        assert ("GPU" in cluster.resources) == (not forked)
+    assert calls == ([1] if forked else [])

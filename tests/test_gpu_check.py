@@ -30,4 +30,5 @@ def test_gpu_check_smoke_writes_every_figure(tmp_path):
     assert all(figure["steps_per_s"] > 0 and figure["ratio"] > 0 for figure in md.values())
     sharing = figures["sharing"]
     assert list(sharing) == ["1 run(s)", "2 run(s)"] and len(sharing["2 run(s)"]["each"]) == 2
+    assert figures["forked child"]["ok"] is True and figures["forked child"]["device"] == "cpu"
     assert "MD runs sharing the device" in done.stdout and "training s/epoch" in done.stdout
