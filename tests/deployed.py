@@ -50,7 +50,7 @@ def small_campaign(root: Path, files: dict[str, Path], name: str, **stability) -
     data["name"] = name
     data["training"].update(seeds=[1], valid_fraction=0.2, test_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
-    data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
+    data["md"].update(n_molecules=6, thermalization_steps=0, n_steps=40, log_interval=1, trajectory_interval=1)
     data["md"]["stability"] = {"check_connectivity": False} | stability
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     path = root / f"{name}.yaml"

@@ -67,7 +67,12 @@ def reduced_demo(tmp_path: Path) -> Path:
     data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
     # models trained for 2 epochs do break C–H bonds; the watch itself is tested in tests/test_md.py
     data["md"].update(
-        n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1, stability={"check_connectivity": False}
+        n_molecules=6,
+        thermalization_steps=5,  # the demo's start-up protocol, through the whole stack
+        n_steps=40,
+        log_interval=1,
+        trajectory_interval=1,
+        stability={"check_connectivity": False},
     )
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     data["sensitivity"] = {"n_bootstrap": 20}  # the statistics are tested in test_sensitivity.py

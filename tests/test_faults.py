@@ -101,7 +101,12 @@ def test_read_only_store_full_disk_and_a_read_only_finished_workdir(tmp_path, fi
     data["training"].update(seeds=[1, 2], valid_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=3, num_channels=8, batch_size=4)
     data["md"].update(
-        n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1, stability={"check_connectivity": False}
+        n_molecules=6,
+        thermalization_steps=0,
+        n_steps=40,
+        log_interval=1,
+        trajectory_interval=1,
+        stability={"check_connectivity": False},
     )
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     config = tmp_path / "imported.yaml"

@@ -101,7 +101,7 @@ def campaign_file(tmp_path: Path, files: dict, name: str, seeds: list[int], data
     data.update(name=name, database_url=database_url)
     data["training"].update(seeds=seeds, valid_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
-    data["md"].update(n_molecules=6, n_steps=40, log_interval=1, trajectory_interval=1)
+    data["md"].update(n_molecules=6, thermalization_steps=0, n_steps=40, log_interval=1, trajectory_interval=1)
     data["md"]["stability"] = {"check_connectivity": False}
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     path = tmp_path / f"{name}.yaml"

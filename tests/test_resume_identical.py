@@ -72,6 +72,7 @@ def test_campaign_killed_and_interrupted_resumes_to_identical_results(tmp_path, 
     data["training"]["mace"].update(max_num_epochs=3, num_channels=8, batch_size=4)
     data["md"].update(
         n_molecules=6,
+        thermalization_steps=0,
         n_steps=400,
         log_interval=5,
         trajectory_interval=10,
