@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from real_services import PREFECT, start_prefect_server, stop
-from test_end_to_end import mlipcamp, row_counts
+from test_end_to_end import mlipcamp, row_counts, small_md
 from test_imported_campaign import imported_files, imported_only
 
 from mlipcamp.db.engine import sqlite_url
@@ -50,8 +50,8 @@ def small_campaign(root: Path, files: dict[str, Path], name: str, **stability) -
     data["name"] = name
     data["training"].update(seeds=[1], valid_fraction=0.2, test_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
-    data["md"].update(n_molecules=6, thermalization_steps=0, n_steps=40, log_interval=1, trajectory_interval=1)
-    data["md"]["stability"] = {"check_connectivity": False} | stability
+    data["md"].update(small_md())
+    data["md"]["stability"] |= stability
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))

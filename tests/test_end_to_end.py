@@ -19,6 +19,21 @@ DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 MLIPCAMP = [sys.executable, "-c", "from mlipcamp.cli import main; main()"]
 
 
+def small_md(**changes) -> dict:
+    """The ``md`` settings of the tests' small campaigns: 40 NPT steps of 6 molecules from the packed
+    box, every step logged. Models trained for 2 epochs do break C–H bonds, so the connectivity watch
+    is off (the watch itself is tested in tests/test_md.py)."""
+    md = {
+        "n_molecules": 6,
+        "thermalization_steps": 0,
+        "n_steps": 40,
+        "log_interval": 1,
+        "trajectory_interval": 1,
+        "stability": {"check_connectivity": False},
+    }
+    return md | changes
+
+
 def labelled_file(tmp_path: Path, name: str, seed: int) -> Path:
     """GFN2-xTB-labelled EC clusters written by `mlipcamp label`, to be imported as a user's dataset."""
     import numpy as np
@@ -65,15 +80,7 @@ def reduced_demo(tmp_path: Path) -> Path:
         hyperparameter_scan={"grid": {"num_channels": [4, 8]}, "dataset_size": 5},
     )
     data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
-    # models trained for 2 epochs do break C–H bonds; the watch itself is tested in tests/test_md.py
-    data["md"].update(
-        n_molecules=6,
-        thermalization_steps=5,  # the demo's start-up protocol, through the whole stack
-        n_steps=40,
-        log_interval=1,
-        trajectory_interval=1,
-        stability={"check_connectivity": False},
-    )
+    data["md"].update(small_md(thermalization_steps=5))  # the demo's start-up protocol, through the whole stack
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     data["sensitivity"] = {"n_bootstrap": 20}  # the statistics are tested in test_sensitivity.py
     path = tmp_path / "e2e.yaml"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import func, select
-from test_end_to_end import MLIPCAMP, mlipcamp, query
+from test_end_to_end import MLIPCAMP, mlipcamp, query, small_md
 from test_imported_campaign import files, imported_only  # noqa: F401 (files is a fixture)
 
 from mlipcamp.db.engine import session_scope, sqlite_url
@@ -100,14 +100,7 @@ def test_read_only_store_full_disk_and_a_read_only_finished_workdir(tmp_path, fi
     data = imported_only(tmp_path, files)
     data["training"].update(seeds=[1, 2], valid_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=3, num_channels=8, batch_size=4)
-    data["md"].update(
-        n_molecules=6,
-        thermalization_steps=0,
-        n_steps=40,
-        log_interval=1,
-        trajectory_interval=1,
-        stability={"check_connectivity": False},
-    )
+    data["md"].update(small_md())
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     config = tmp_path / "imported.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True))

@@ -199,7 +199,7 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
     import sqlite3
 
     from sqlalchemy import select
-    from test_end_to_end import mlipcamp, query, row_counts
+    from test_end_to_end import mlipcamp, query, row_counts, small_md
 
     from mlipcamp.db.engine import session_scope, sqlite_url
     from mlipcamp.db.models import LevelOfTheoryRow, Model, SampleSet, Structure
@@ -207,14 +207,7 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
     data = imported_only(tmp_path, files)
     data["training"].update(seeds=[1, 2], valid_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
-    data["md"].update(
-        n_molecules=6,
-        thermalization_steps=0,
-        n_steps=40,
-        log_interval=1,
-        trajectory_interval=1,
-        stability={"check_connectivity": False},
-    )
+    data["md"].update(small_md())
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     config, workdir = tmp_path / "imported.yaml", tmp_path / "work"
     config.write_text(yaml.safe_dump(data, allow_unicode=True))

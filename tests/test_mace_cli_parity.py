@@ -13,7 +13,7 @@ import yaml
 from ase.io import read, write
 from labelled_data import ec_dataset, ec_structures, write_labelled
 from sqlalchemy import select
-from test_end_to_end import mlipcamp, query
+from test_end_to_end import mlipcamp, query, small_md
 
 from mlipcamp.db.engine import session_scope, sqlite_url
 from mlipcamp.db.models import Model
@@ -71,8 +71,7 @@ def test_campaign_training_matches_bare_mace_run_train(tmp_path):
     ]
     data["training"].update(seeds=[7], e0s="isolated_atoms")
     data["training"]["mace"] = {k: f"{v} Å" if k == "r_max" else v for k, v in BARE_SETTINGS.items()}
-    data["md"].update(n_molecules=4, thermalization_steps=0, n_steps=40, log_interval=1, trajectory_interval=1)
-    data["md"]["stability"] = {"check_connectivity": False}
+    data["md"].update(small_md(n_molecules=4))
     data["analysis"].update(rdf_r_max="3.5 Å", diffusion_blocks=2)
     config, workdir = tmp_path / "parity.yaml", tmp_path / "work"
     config.write_text(yaml.safe_dump(data, allow_unicode=True))

@@ -17,7 +17,7 @@ import yaml
 from real_services import postgres, start_prefect_server, stop  # noqa: F401 (a fixture)
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
-from test_end_to_end import MLIPCAMP, mlipcamp, row_counts
+from test_end_to_end import MLIPCAMP, mlipcamp, row_counts, small_md
 from test_imported_campaign import files, imported_only  # noqa: F401 (a fixture)
 
 from mlipcamp.db.engine import init_db, session_scope
@@ -101,8 +101,7 @@ def campaign_file(tmp_path: Path, files: dict, name: str, seeds: list[int], data
     data.update(name=name, database_url=database_url)
     data["training"].update(seeds=seeds, valid_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=2, num_channels=8, batch_size=4)
-    data["md"].update(n_molecules=6, thermalization_steps=0, n_steps=40, log_interval=1, trajectory_interval=1)
-    data["md"]["stability"] = {"check_connectivity": False}
+    data["md"].update(small_md())
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))

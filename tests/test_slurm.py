@@ -19,7 +19,7 @@ import pytest
 import yaml
 from slurm_node import jobs, start_slurm, stop_slurm
 from sqlalchemy import text
-from test_end_to_end import DEMO, MLIPCAMP, mlipcamp, query
+from test_end_to_end import DEMO, MLIPCAMP, mlipcamp, query, small_md
 
 from mlipcamp.db.engine import session_scope, sqlite_url
 
@@ -62,8 +62,7 @@ def campaign(tmp_path: Path, cluster: str) -> Path:
     data["sampling"]["periodic_snapshots"] = False
     data["training"].update(seeds=[1, 2], valid_fraction=0.2, test_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=8, num_channels=8, batch_size=4)
-    data["md"].update(n_molecules=6, thermalization_steps=0, n_steps=40, log_interval=1, trajectory_interval=1)
-    data["md"]["stability"] = {"check_connectivity": False}
+    data["md"].update(small_md())
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)
     data["sensitivity"] = {"n_bootstrap": 20}  # the statistics are tested in test_sensitivity.py
     data["execution"] = {"cluster": cluster, "sampling": {"n_threads": 1}, "labelling": {"batch_size": 4}}
