@@ -153,3 +153,25 @@ def test_a_nested_factor_with_one_level_per_setting_is_left_out():
     assert "subset_replica left out: one level per setting of level_of_theory+data_kind" in result.method
     level = result.component("level_of_theory")
     assert level.variance_low <= SIGMA_LEVEL**2 <= level.variance_high
+
+
+def test_a_factor_that_renames_another_is_left_out_instead_of_making_the_fit_singular():
+    """One dataset size per data kind (study_a_xtb's design): size and kind group the models alike, so
+    they share one variance; it goes to the first, and the kinds' known offset (±0.1) is recovered."""
+    rng = np.random.default_rng(3)
+    rows = [
+        {
+            "data_kind": kind,
+            "dataset_size": {"cluster": 200, "periodic": 60}[kind],
+            "seed": seed,
+            "density_g_cm3": 1.3 + {"cluster": -0.1, "periodic": 0.1}[kind] + rng.normal(0, 0.01),
+        }
+        for kind in ("cluster", "periodic")
+        for seed in range(1, 7)
+    ]
+    result = decompose_variance(rows, "density_g_cm3", ["data_kind", "dataset_size", "seed"], replicate="seed")
+    assert [c.factor for c in result.components] == ["data_kind", "seed", RESIDUAL]
+    assert "dataset_size left out: it groups the models exactly as data_kind does" in result.method
+    kind = result.component("data_kind")
+    assert kind.share > 0.95
+    assert kind.variance_low <= 2 * 0.1**2 <= kind.variance_high  # two levels at ±0.1: variance 2·0.1²

@@ -85,6 +85,8 @@ def decompose_variance(
         f for f in design if f in nested and design[f].nunique() == len(frame.groupby(list(nested[f]), dropna=False))
     ]
     design = {f: codes for f, codes in design.items() if f not in inseparable}
+    aliases = _aliases(design)
+    design = {f: codes for f, codes in design.items() if f not in aliases}
     if design and len(frame) < 3:
         raise ValueError(f"{len(frame)} observations of {value}: separating {', '.join(design)} needs at least 3")
     noise = float(np.mean(frame[sem] ** 2)) if sem else None
@@ -120,6 +122,7 @@ def decompose_variance(
         f"REML variance components (statsmodels MixedLM) over {', '.join(design) or 'no factor'}; "
         f"{n_bootstrap} parametric-bootstrap refits, {CONFIDENCE:.0%} percentile intervals"
         + "".join(f"; {f} left out: one level per setting of {'+'.join(nested[f])}" for f in inseparable)
+        + "".join(f"; {f} left out: it groups the models exactly as {alias} does" for f, alias in aliases.items())
     )
     return Decomposition(components, len(frame), noise, method)
 
@@ -137,6 +140,24 @@ def _frame(
     if len(frame) < minimum:
         raise ValueError(f"{len(frame)} observations of {value}: at least {minimum} are needed")
     return frame
+
+
+def _aliases(design: Mapping[str, pd.Series]) -> dict[str, str]:
+    """Factor -> the earlier factor whose levels it merely renames (e.g. one dataset size per data
+    kind): the two are confounded, one variance between them, so only the first is fitted."""
+    aliases: dict[str, str] = {}
+    for i, (factor, codes) in enumerate(design.items()):
+        for earlier, earlier_codes in list(design.items())[:i]:
+            if earlier not in aliases and _same_grouping(codes, earlier_codes):
+                aliases[factor] = earlier
+                break
+    return aliases
+
+
+def _same_grouping(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two level columns split the rows into the same groups."""
+    pairs = pd.DataFrame({"a": a.to_numpy(), "b": b.to_numpy()}).drop_duplicates()
+    return len(pairs) == a.nunique() == b.nunique()
 
 
 def _codes(frame: pd.DataFrame, factor: str, parents: Sequence[str]) -> pd.Series:
