@@ -64,6 +64,40 @@ def grouped_plan(rows: list[dict]) -> list[dict]:
     ]
 
 
+def sampled_structures(campaign: Campaign) -> dict[str, int]:
+    """Structures per data kind the sampling cuts (an upper bound: one cut twice is stored once)."""
+    sampling = campaign.sampling
+    if sampling is None:
+        return {}
+    snapshots = len(campaign.liquids) * len(sampling.temperatures) * (sampling.n_steps // sampling.snapshot_interval)
+    periodic = snapshots * len(sampling.volume_factors or [1.0])
+    made = {"cluster": snapshots * sampling.clusters_per_snapshot, "periodic": periodic}
+    return {kind: made[kind] for kind in campaign.computed_data_kinds}
+
+
+def pool_warnings(campaign: Campaign) -> list[str]:
+    """One line per (level, data kind) whose largest training-set size exceeds what the data can
+    supply: sampled structures (at most) plus imported training frames, less the share the
+    hash-drawn test and validation sets take (an expectation). Such a size fails at selection,
+    after sampling and labelling."""
+    training = campaign.training
+    kept = 1.0 - training.valid_fraction - training.test_fraction
+    sampled = sampled_structures(campaign)
+    lines = []
+    for level, kind in campaign.training_pairs():
+        asked = max((size for size in training.sizes(kind) if size is not None), default=None)
+        imported = sum(
+            Counter(d.summary.kinds)[kind] for d in campaign.datasets if d.use == "train" and d.level_name == level
+        )
+        supplied = (sampled.get(kind, 0) if level in campaign.computed_levels else 0) + imported
+        if asked is not None and asked > supplied * kept:
+            lines.append(
+                f"training.dataset_sizes: {asked} {kind} structures at {level} asked, but the campaign makes "
+                f"at most {supplied}, about {int(supplied * kept)} of them outside the test and validation sets"
+            )
+    return lines
+
+
 def cost_plan(campaign: Campaign) -> list[dict]:
     """Work per stage as (stage, what, count) rows. Sampled structures are an upper bound: a
     structure cut twice is stored and labelled once."""
@@ -74,9 +108,7 @@ def cost_plan(campaign: Campaign) -> list[dict]:
     if sampling is not None:
         runs = len(campaign.liquids) * len(sampling.temperatures)
         snapshots = runs * (sampling.n_steps // sampling.snapshot_interval)
-        periodic = snapshots * len(sampling.volume_factors or [1.0])
-        per_kind = {"cluster": snapshots * sampling.clusters_per_snapshot, "periodic": periodic}
-        structures = sum(per_kind[kind] for kind in campaign.computed_data_kinds)
+        structures = sum(sampled_structures(campaign).values())
         rows += [
             {"stage": "sample", "what": f"MD runs × {sampling.n_steps} steps ({sampling.potential})", "count": runs},
             {"stage": "sample", "what": "snapshots", "count": snapshots},

@@ -71,6 +71,7 @@ def reduced_demo(tmp_path: Path) -> Path:
     )
     data.setdefault("execution", {})["labelling"] = {"batch_size": 8}
     data["training"].update(
+        data_kinds=["cluster"],  # the imported and sampled clusters; periodic training: test_imported_campaign
         valid_fraction=0.15,
         test_fraction=0.15,
         dataset_sizes=[3, 5],

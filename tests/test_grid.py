@@ -14,7 +14,7 @@ DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 
 def campaign_with(tmp_path, **training):
     data = yaml.safe_load(DEMO.read_text())
-    data["training"].update(training)
+    data["training"].update({"data_kinds": ["cluster"], **training})
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_campaign(path)

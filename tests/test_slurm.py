@@ -60,7 +60,7 @@ def campaign(tmp_path: Path, cluster: str) -> Path:
     data["name"] = "slurm" if cluster != "local" else "local"
     data["sampling"].update(n_molecules=4, n_steps=4, snapshot_interval=2, clusters_per_snapshot=8, cluster_size=[1, 2])
     data["sampling"]["periodic_snapshots"] = False
-    data["training"].update(seeds=[1, 2], valid_fraction=0.2, test_fraction=0.2)
+    data["training"].update(data_kinds=["cluster"], seeds=[1, 2], valid_fraction=0.2, test_fraction=0.2)
     data["training"]["mace"].update(max_num_epochs=8, num_channels=8, batch_size=4)
     data["md"].update(small_md())
     data["analysis"].update(rdf_r_max="4 Å", diffusion_blocks=2)

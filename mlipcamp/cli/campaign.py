@@ -34,7 +34,7 @@ def plan(
 ) -> None:
     """What the campaign would compute, without computing it: its models with their factor values and
     MD runs, and the work per stage. CSV: one row per model."""
-    from mlipcamp.plan import GROUP_COLUMNS, PLAN_COLUMNS, cost_plan, grouped_plan, model_plan
+    from mlipcamp.plan import GROUP_COLUMNS, PLAN_COLUMNS, cost_plan, grouped_plan, model_plan, pool_warnings
     from mlipcamp.settings.campaign import CampaignError, load_campaign
 
     try:
@@ -42,6 +42,8 @@ def plan(
     except CampaignError as exc:
         fail(str(exc), code=2)
     rows = model_plan(campaign)
+    for line in pool_warnings(campaign):
+        err_console.print(f"warning: {line}")
     if format == "csv":
         print_csv(rows, PLAN_COLUMNS)
         return
@@ -75,6 +77,7 @@ def run(
         prefect_environment,
         starting_prefect_api,
     )
+    from mlipcamp.plan import pool_warnings
     from mlipcamp.processes import interrupts_stop_the_run
     from mlipcamp.settings.campaign import CampaignError
 
@@ -82,6 +85,8 @@ def run(
         campaign = load_runnable(config)
     except CampaignError as exc:
         fail(str(exc), code=2)
+    for line in pool_warnings(campaign):
+        err_console.print(f"warning: {line}")
     path = campaign_workdir(campaign, workdir)
     stopped = f"interrupted; what finished is stored: resume with `mlipcamp run {config} --workdir {path}`"
     try:
