@@ -87,7 +87,9 @@ def pool_warnings(campaign: Campaign) -> list[str]:
     for level, kind in campaign.training_pairs():
         asked = max((size for size in training.sizes(kind) if size is not None), default=None)
         imported = sum(
-            Counter(d.summary.kinds)[kind] for d in campaign.datasets if d.use == "train" and d.level_name == level
+            _frames_of_kind(d.summary.kinds, kind)
+            for d in campaign.datasets
+            if d.use == "train" and d.level_name == level
         )
         supplied = (sampled.get(kind, 0) if level in campaign.computed_levels else 0) + imported
         if asked is not None and asked > supplied * kept:
@@ -96,6 +98,12 @@ def pool_warnings(campaign: Campaign) -> list[str]:
                 f"at most {supplied}, about {int(supplied * kept)} of them outside the test and validation sets"
             )
     return lines
+
+
+def _frames_of_kind(kinds: dict[str, int], data_kind: str) -> int:
+    """Frames of a file's kind counts that train as ``data_kind`` (single molecules train as clusters)."""
+    counts = Counter(kinds)
+    return counts[data_kind] + (counts["molecule"] if data_kind == "cluster" else 0)
 
 
 def cost_plan(campaign: Campaign) -> list[dict]:

@@ -266,3 +266,21 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
     simulate = [tags for name, tags in runs.items() if name.startswith("simulate EC")]
     assert len(simulate) == 4 and all({"stage:simulate", "liquid:EC"} <= tags for tags in simulate)
     assert {tag for tags in simulate for tag in tags if tag.startswith("seed:")} == {"seed:1", "seed:2"}
+
+
+def test_plan_warns_of_a_size_larger_than_an_imported_file_supplies(tmp_path, files):
+    from mlipcamp.plan import pool_warnings
+
+    campaign = load(tmp_path, imported_only(tmp_path, files))
+    kinds = campaign.datasets[0].summary.kinds
+    frames = kinds["molecule"] + kinds["cluster"]  # single molecules train in the cluster pool
+    assert kinds["molecule"] > 0 and frames == 12
+    kept = frames * (1 - campaign.training.valid_fraction)  # the test set is imported: none held out
+    fits = imported_only(tmp_path, files, training={"dataset_sizes": {"cluster": [int(kept)], "periodic": [None]}})
+    assert pool_warnings(load(tmp_path, fits)) == []
+    too_many = imported_only(
+        tmp_path, files, training={"dataset_sizes": {"cluster": [int(kept) + 1], "periodic": [None]}}
+    )
+    (line,) = pool_warnings(load(tmp_path, too_many))
+    assert line.startswith(f"training.dataset_sizes: {int(kept) + 1} cluster structures at declared:wb97x-d3")
+    assert f"at most {frames}, about {int(kept)} of them" in line
