@@ -24,7 +24,7 @@ def test_demo_loads_in_canonical_units():
     campaign = load_campaign(DEMO)
     liquid = campaign.liquids[0]
     assert liquid.temperature == 313.0 and liquid.pressure == 1.0 and liquid.density == 1.0
-    assert campaign.training.mace.r_max == 4.0
+    assert campaign.training.mace.r_max == 5.0
     assert campaign.md.timestep == 1.0 and campaign.md.barostat_damping == 500.0
     assert campaign.labelling.levels_of_theory == ["gfn2-xtb"]
 
