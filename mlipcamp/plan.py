@@ -87,9 +87,7 @@ def pool_warnings(campaign: Campaign) -> list[str]:
     for level, kind in campaign.training_pairs():
         asked = max((size for size in training.sizes(kind) if size is not None), default=None)
         imported = sum(
-            _frames_of_kind(d.summary.kinds, kind)
-            for d in campaign.datasets
-            if d.use == "train" and d.level_name == level
+            d.summary.training_frames[kind] for d in campaign.datasets if d.use == "train" and d.level_name == level
         )
         supplied = (sampled.get(kind, 0) if level in campaign.computed_levels else 0) + imported
         if asked is not None and asked > supplied * kept:
@@ -98,12 +96,6 @@ def pool_warnings(campaign: Campaign) -> list[str]:
                 f"at most {supplied}, about {int(supplied * kept)} of them outside the test and validation sets"
             )
     return lines
-
-
-def _frames_of_kind(kinds: dict[str, int], data_kind: str) -> int:
-    """Frames of a file's kind counts that train as ``data_kind`` (single molecules train as clusters)."""
-    counts = Counter(kinds)
-    return counts[data_kind] + (counts["molecule"] if data_kind == "cluster" else 0)
 
 
 def cost_plan(campaign: Campaign) -> list[dict]:
@@ -127,7 +119,7 @@ def cost_plan(campaign: Campaign) -> list[dict]:
         ]
     for dataset in campaign.datasets:
         counts = Counter(dataset.summary.kinds)
-        trained = counts["cluster"] + counts["molecule"] + counts["periodic"]
+        trained = sum(dataset.summary.training_frames.values())
         atoms = f", {counts['isolated_atom']} isolated atoms" if counts["isolated_atom"] else ""
         rows.append(
             {

@@ -12,6 +12,7 @@ from ase.io import read, write
 
 from mlipcamp.science.datasets import (
     DatasetFormatError,
+    DatasetSummary,
     LabelledStructure,
     export_extxyz,
     read_labelled_extxyz,
@@ -316,3 +317,8 @@ def test_unreadable_and_empty_files(tmp_path):
 def test_labelled_structure_kind_checked():
     with pytest.raises(ValueError, match="kind"):
         LabelledStructure(water(), 0.0, np.zeros((3, 3)), None, "liquid")
+
+
+def test_training_frames_count_molecules_as_clusters_and_leave_out_isolated_atoms():
+    summary = DatasetSummary({"isolated_atom": 2, "molecule": 3, "cluster": 4, "periodic": 5}, {}, {})
+    assert summary.training_frames == {"cluster": 7, "periodic": 5}

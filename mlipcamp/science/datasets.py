@@ -147,6 +147,16 @@ ENERGY_UNITS = {"eV": 1.0, "Hartree": units.Hartree, "kcal/mol": units.kcal / un
 LENGTH_UNITS = {"Å": 1.0, "Bohr": units.Bohr}  # "Å" is U+00C5 (what ase.units and the docs use)
 KINDS = ("isolated_atom", "molecule", "cluster", "periodic")
 DATA_KINDS = ("cluster", "periodic")  # what models are trained on; a lone molecule is a 1-molecule cluster
+
+
+def training_kind(structure_kind: str) -> str | None:
+    """The data kind a structure of ``structure_kind`` trains as: a lone molecule is a 1-molecule
+    cluster; an isolated atom is a reference energy, never training data (None)."""
+    if structure_kind == "isolated_atom":
+        return None
+    return "cluster" if structure_kind == "molecule" else structure_kind
+
+
 ISOLATED_ATOM = "IsolatedAtom"  # mace-torch's config_type of a free-atom reference frame (its E0)
 _STRESS_ASYMMETRY_TOL = 1e-3  # |s - s^T| allowed, relative to max |s|: numerical noise, not a misread
 
@@ -437,6 +447,16 @@ class DatasetSummary:
         """The data kinds a model can be trained on from this file, in DATA_KINDS order."""
         return [kind for kind in DATA_KINDS if kind in self.elements]
 
+    @property
+    def training_frames(self) -> dict[str, int]:
+        """Frames per data kind they train as (isolated atoms are no training data)."""
+        frames = dict.fromkeys(DATA_KINDS, 0)
+        for kind, count in self.kinds.items():
+            data_kind = training_kind(kind)
+            if data_kind is not None:
+                frames[data_kind] += count
+        return frames
+
 
 def summarize_labelled(path: Path, structures: Sequence[LabelledStructure]) -> DatasetSummary:
     """The summary of a file's structures; two isolated atoms of one element with different
@@ -446,8 +466,8 @@ def summarize_labelled(path: Path, structures: Sequence[LabelledStructure]) -> D
     atoms_eV: dict[int, float] = {}
     for index, structure in enumerate(structures):
         kinds[structure.kind] = kinds.get(structure.kind, 0) + 1
-        if structure.kind != "isolated_atom":
-            data_kind = "cluster" if structure.kind == "molecule" else structure.kind
+        data_kind = training_kind(structure.kind)
+        if data_kind is not None:
             elements.setdefault(data_kind, set()).update(int(z) for z in structure.atoms.numbers)
             continue
         z = int(structure.atoms.numbers[0])
