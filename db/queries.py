@@ -359,6 +359,17 @@ def dataset_labels(session: Session, dataset_id: int) -> list[tuple[str, LabelRo
     return [(split, LabelRow(*rest)) for split, *rest in session.execute(query)]
 
 
+def training_atoms(session: Session, dataset_id: int) -> int:
+    """Atoms in the training split of a dataset (summed over its structures)."""
+    query = (
+        select(func.coalesce(func.sum(Structure.n_atoms), 0))
+        .join(Label, Label.structure_id == Structure.id)
+        .join(DatasetMember, DatasetMember.label_id == Label.id)
+        .where(DatasetMember.dataset_id == dataset_id, DatasetMember.split == "train")
+    )
+    return int(session.scalar(query))
+
+
 def labels_at_level(session: Session, structure_ids: Sequence[int], level_id: int) -> dict[int, Label]:
     """The labels of these structures at a level, by structure id (absent: never labelled)."""
     query = select(Label).where(Label.level_of_theory_id == level_id, Label.structure_id.in_(structure_ids))

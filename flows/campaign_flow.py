@@ -14,7 +14,7 @@ from prefect.states import Completed, State
 from mlipcamp.flows.batching import balanced_batches, qm_cost
 from mlipcamp.flows.clusters import task_resources
 from mlipcamp.science.training.settings import MaceHyperparameters
-from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling
+from mlipcamp.settings.campaign import Campaign, GridPoint, Labelling, PlannedModel
 from mlipcamp.settings.execution import LabellingExecution
 from mlipcamp.tasks.analyse import analyse_run
 from mlipcamp.tasks.build import build_liquid_box
@@ -25,7 +25,7 @@ from mlipcamp.tasks.labelled_files import import_dataset
 from mlipcamp.tasks.report import write_report
 from mlipcamp.tasks.sample import sample_structures
 from mlipcamp.tasks.simulate import simulate_liquid
-from mlipcamp.tasks.train import assemble_dataset, train_model
+from mlipcamp.tasks.train import assemble_dataset, train_model, training_size
 from mlipcamp.tasks.workspace import Workspace
 
 # Heavy steps (sampling MD, QM batches, training, production MD) each hold one of a worker's
@@ -89,18 +89,18 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
     test_sets = [(d.name, imports[d.name].result(), d.level_name) for d in config.test_sets]
 
     trained_on = "+".join(liquid_names)
-    evaluations, analyses, datasets, trainings, simulations = [], [], {}, [], []
+    evaluations, analyses, datasets, selections, trainings, simulations = [], [], {}, {}, [], []
 
-    def train(
-        point: GridPoint, hyper: MaceHyperparameters, name: str, base: int | str | None = None, simulate: bool = True
-    ):
-        """Submit a model's dataset selection (once per subset), training, evaluation and MD runs."""
-        level, kind, size, replica, seed, purpose = point
-        subset = f"n{size}-r{replica}" if size is not None else "all"
-        factors = {"level": level, "data_kind": kind, "subset": subset, "seed": seed, "purpose": purpose}
-        if (level, kind, size, replica) not in datasets:
-            datasets[level, kind, size, replica] = assemble_dataset.with_options(
-                task_run_name=f"select {trained_on} {level} {kind} {subset}",
+    def subset_of(point: GridPoint) -> str:
+        return f"n{point.dataset_size}-r{point.subset_replica}" if point.dataset_size is not None else "all"
+
+    def select(point: GridPoint) -> None:
+        """Submit the dataset selection of a model's subset (once per subset)."""
+        level, kind, size, replica, subset = *point[:4], subset_of(point)
+        if point[:4] not in datasets:
+            selections[point[:4]] = f"{trained_on} {level} {kind} {subset}"
+            datasets[point[:4]] = assemble_dataset.with_options(
+                task_run_name=f"select {selections[point[:4]]}",
                 tags=tags(stage="select", level=level, data_kind=kind, subset=subset),
             ).submit(
                 ws,
@@ -113,12 +113,24 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
                 replica,
                 training.selection,
             )
-        with dask.annotate(resources=task_resources(execution.training.device, gpu_jobs=gpu_jobs)):
+
+    def train(
+        point: GridPoint,
+        hyper: MaceHyperparameters,
+        name: str,
+        priority: int,
+        base: int | str | None = None,
+        simulate: bool = True,
+    ):
+        """Submit a model's training and evaluation at this Dask priority, then its MD runs."""
+        level, kind, *_, seed, purpose = point
+        factors = {"level": level, "data_kind": kind, "subset": subset_of(point), "seed": seed, "purpose": purpose}
+        with dask.annotate(priority=priority, resources=task_resources(execution.training.device, gpu_jobs=gpu_jobs)):
             model = train_model.with_options(
                 task_run_name=f"train {purpose} {trained_on} {name}", tags=tags(stage="train", **factors)
             ).submit(
                 ws,
-                datasets[level, kind, size, replica],
+                dataset_ids[point[:4]],
                 seed,
                 hyper,
                 execution.training,
@@ -150,8 +162,25 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
             )
         return model
 
+    planned_models = config.planned_models()
+    for planned in planned_models:
+        select(planned.point)
+    # plain ids, not futures, as for the boxes; a failed selection stays a future: its trainings fail with it
+    selected = {subset: future.result(raise_on_failure=False) for subset, future in datasets.items()}
+    dataset_ids = {subset: i if isinstance(i, int) else datasets[subset] for subset, i in selected.items()}
+    sizes = {subset: _training_atoms(ws, i, selections[subset]) for subset, i in selected.items()}
+
+    def priority(planned: PlannedModel) -> int:
+        """Dask runs ready tasks by priority (MD and the rest: 0): every training before any MD run,
+        the longest first (atoms × epochs). List scheduling by critical path (Kwok & Ahmad, ACM
+        Comput. Surv. 31, 406 (1999)): a training and the MD waiting on it outlast any MD run alone,
+        and a long training started last leaves the other workers idle at the end."""
+        return 1 + sizes[planned.point[:4]] * planned.hyper.max_num_epochs
+
     bases = {}
-    for planned in config.planned_models():
+    # the longest trainings submitted first, since a free worker takes a task as soon as it is
+    # submitted; fine-tuning last, as it waits for its base model
+    for planned in sorted(planned_models, key=lambda p: (p.point.purpose == "finetune", -priority(p))):
         point, base = planned.point, None
         if point.purpose == "finetune":
             own = bases.get((point.level_of_theory, point.data_kind))
@@ -160,7 +189,7 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
             except Exception as exc:  # the base model's dataset step failed; it is reported below
                 logger.error("not fine-tuning %s: no base model (%s)", planned.name, exc)
                 continue
-        model = train(point, planned.hyper, planned.name, base, simulate=planned.simulated)
+        model = train(point, planned.hyper, planned.name, priority(planned), base, simulate=planned.simulated)
         if point.purpose == "base":
             bases[point.level_of_theory, point.data_kind] = model
     downstream = evaluations + analyses
@@ -191,6 +220,13 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
         message = ", ".join(f"{count} {name}" for name, count in sorted(flags.items()))
         return Completed(data=report, message=f"{message} (see the report)")
     return report
+
+
+def _training_atoms(ws: Workspace, dataset_id: object, name: str) -> int:
+    """Atoms in a selected dataset's training split; 0 when its selection failed (reported at the end)."""
+    if not isinstance(dataset_id, int):
+        return 0
+    return training_size.with_options(task_run_name=f"size of {name}", tags=tags(stage="select"))(ws, dataset_id)
 
 
 def _show_progress(name: str, stages: dict[str, list[PrefectFuture]]) -> None:

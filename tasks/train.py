@@ -13,7 +13,7 @@ from prefect.states import State
 
 from mlipcamp.db.engine import Session, session_scope
 from mlipcamp.db.models import Dataset, DatasetMember, Model
-from mlipcamp.db.queries import LabelRow, dataset_labels, good_labels_of_sample_sets
+from mlipcamp.db.queries import LabelRow, dataset_labels, good_labels_of_sample_sets, training_atoms
 from mlipcamp.db.records import find_by_key, get_or_create, link_to_campaign
 from mlipcamp.db.step_lock import step_lock
 from mlipcamp.db.store import FileStore
@@ -107,6 +107,13 @@ def assemble_dataset(
             if split is not None
         )
         return dataset.id
+
+
+@task
+def training_size(ws: Workspace, dataset_id: int) -> int:
+    """Atoms in a dataset's training split: times the epochs, how long its training runs."""
+    with session_scope(ws.db_url) as session:
+        return training_atoms(session, dataset_id)
 
 
 @task(retries=1)

@@ -92,3 +92,33 @@ def test_campaign_membership_follows_the_current_campaign_file(tmp_path):
         assert changed.campaign_id == ws.campaign_id
         assert session.scalars(select(CampaignMember)).all() == []  # the run links its plan anew
     open_campaign(config, tmp_path / "run")  # reading commands (status, results) change nothing
+
+
+def test_training_atoms_sums_the_training_split_only(db_url, tmp_path):
+    """The size the flow schedules a training by: atoms of the train split, not valid or test."""
+    from mlipcamp.db.models import Dataset, DatasetMember, Label
+    from mlipcamp.db.queries import training_atoms
+
+    store = FileStore(tmp_path / "store")
+    with session_scope(db_url) as session:
+        level = get_level("gfn2-xtb")
+        level_id = level_row(session, level.hash, **level.model_dump()).id
+        dataset = Dataset(
+            key="d" * 64, level_of_theory_id=level_id, data_kind="cluster", size=3, subset_replica=0,
+            selection="all", n_train=2, n_valid=1, n_test=1,
+        )  # fmt: skip
+        empty = Dataset(
+            key="e" * 64, level_of_theory_id=level_id, data_kind="cluster", size=0, subset_replica=0,
+            selection="all", n_train=0, n_valid=0, n_test=0,
+        )  # fmt: skip
+        session.add_all([dataset, empty])
+        for n_atoms, split in [(3, "train"), (12, "train"), (30, "valid"), (60, "test")]:
+            atoms = Atoms(f"H{n_atoms}", positions=np.arange(3 * n_atoms).reshape(-1, 3))
+            structure = structure_row(session, store, atoms, "cluster", {})
+            label = Label(structure_id=structure.id, level_of_theory_id=level_id, status="ok", wall_time_s=0, host="h")
+            session.add(label)
+            session.flush()
+            session.add(DatasetMember(dataset_id=dataset.id, label_id=label.id, split=split))
+        session.flush()
+        assert training_atoms(session, dataset.id) == 15
+        assert training_atoms(session, empty.id) == 0

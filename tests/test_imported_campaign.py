@@ -252,6 +252,11 @@ def test_imported_only_campaign_runs_end_to_end_as_planned(tmp_path, files):
     # In the Prefect UI every task run has a name that says what it did and tags to filter by.
     with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as prefect_db:
         runs = {name: set(json.loads(tags)) for name, tags in prefect_db.execute("SELECT name, tags FROM task_run")}
+        starts = dict(prefect_db.execute("SELECT name, start_time FROM task_run"))
+    # every training starts before any MD run (Dask priorities: mlipcamp.flows.campaign_flow)
+    assert max(t for name, t in starts.items() if name.startswith("train ")) < min(
+        t for name, t in starts.items() if name.startswith("simulate ")
+    )
     assert not [name for name in runs if re.fullmatch(r"[a-z_]+-[0-9a-f]{3}", name)]  # Prefect's default names
     assert runs["report demo"] == {"stage:report"} and runs["compare demo"] == {"stage:compare"}
     train = runs["train grid EC declared:pbe-d3bj/dzvp-periodic-seed2"]
