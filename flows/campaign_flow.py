@@ -80,11 +80,11 @@ def run_campaign(config: Campaign, ws: Workspace) -> str | State[str]:
     sample_set_ids = [future.result() for future in sample_sets]
 
     if sample_set_ids:
-        kinds = config.computed_data_kinds
-        sizes = structures_to_label.with_options(  # in this process: a look-up
+        kinds, labelling = config.computed_data_kinds, config.labelling
+        work = structures_to_label.with_options(  # in this process: a look-up
             task_run_name=f"list structures to label ({', '.join(kinds)})", tags=tags(stage="label")
-        )(ws, sample_set_ids, kinds)
-        logger.info("labels: %s", _label_all(ws, config, sizes))
+        )(ws, sample_set_ids, kinds, labelling.levels_of_theory, labelling.retries)
+        logger.info("labels: %s; %d labelled already", _label_all(ws, config, work.todo), work.n_final)
     training_sets = sample_set_ids + [imports[d.name].result() for d in config.training_datasets]
     test_sets = [(d.name, imports[d.name].result(), d.level_name) for d in config.test_sets]
 
@@ -249,9 +249,9 @@ def tags(**factors: object) -> set[str]:
     return {f"{name}:{value}" for name, value in factors.items()}
 
 
-def _label_all(ws: Workspace, config: Campaign, sizes: dict[int, int]) -> dict[str, int]:
-    """Fan labelling of the structures (id → atom count) out in batches per level of theory, balanced
-    by cost over the worker slots; progress shown as a Prefect artifact.
+def _label_all(ws: Workspace, config: Campaign, todo: dict[str, dict[int, int]]) -> dict[str, int]:
+    """Fan labelling of the structures (level of theory → id → atom count) out in batches per level,
+    balanced by cost over the worker slots; progress shown as a Prefect artifact.
 
     A batch whose task is lost (its worker died, e.g. a QM code crashed the process) is split
     into single structures. A lost single may only have shared its worker with the structure that
@@ -263,12 +263,15 @@ def _label_all(ws: Workspace, config: Campaign, sizes: dict[int, int]) -> dict[s
     that is being restarted after a crash.
     """
     labelling, execution = config.labelling, config.execution.labelling
-    dealt = balanced_batches(
-        {i: qm_cost(n) for i, n in sizes.items()}, execution.batch_size, config.execution.local_slots
-    )
-    batches = [(level, batch) for level in labelling.levels_of_theory for batch in dealt]
+    batches = [
+        (level, batch)
+        for level, sizes in todo.items()
+        for batch in balanced_batches(
+            {i: qm_cost(n) for i, n in sizes.items()}, execution.batch_size, config.execution.local_slots
+        )
+    ]
     total = {"ok": 0, "failed": 0, "reused": 0}
-    planned = len(sizes) * len(labelling.levels_of_theory)
+    planned = sum(len(sizes) for sizes in todo.values())
     if not planned:
         return total
     progress = create_progress_artifact(progress=0.0, description=f"{config.name}: labelling batches done")

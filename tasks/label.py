@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from prefect import get_run_logger, task
 from prefect.states import State
 
 from mlipcamp.db.engine import Session, session_scope
+from mlipcamp.db.models import Label
 from mlipcamp.db.queries import labels_at_level, structure_sizes, structures_by_id
 from mlipcamp.db.records import level_row, write_labels
 from mlipcamp.science.qm import LabelResult, LevelOfTheory, get_level, label_structures
@@ -15,11 +17,39 @@ from mlipcamp.tasks.artifacts import flagged
 from mlipcamp.tasks.workspace import Workspace
 
 
+@dataclass(frozen=True)
+class LabelWork:
+    """The labelling left to do: per level of theory, the atom counts (by id, in id order) of the
+    structures without a final label there, out of ``n_structures`` candidates."""
+
+    n_structures: int
+    todo: dict[str, dict[int, int]]
+
+    @property
+    def n_final(self) -> int:
+        """(structure, level) pairs labelled already (by the sampling MD or an earlier run)."""
+        return self.n_structures * len(self.todo) - sum(len(sizes) for sizes in self.todo.values())
+
+
 @task
-def structures_to_label(ws: Workspace, sample_set_ids: list[int], data_kinds: Sequence[str]) -> dict[int, int]:
-    """Atom counts of the structures of the trained data kinds in these sample sets, by id, in id order."""
+def structures_to_label(
+    ws: Workspace, sample_set_ids: list[int], data_kinds: Sequence[str], level_names: Sequence[str], retries: int
+) -> LabelWork:
+    """The structures of the trained data kinds in these sample sets still to label at each level:
+    those with a final label there (``final_labels``) are left out, so that the batches are
+    balanced over the work that remains (the sampling MD labels periodic snapshots itself)."""
     with session_scope(ws.db_url) as session:
-        return structure_sizes(session, sample_set_ids, list(data_kinds))
+        sizes = structure_sizes(session, sample_set_ids, list(data_kinds))
+        todo = {}
+        for name in level_names:
+            final = final_labels(labels_at_level(session, list(sizes), level_row_id(session, get_level(name))), retries)
+            todo[name] = {i: n for i, n in sizes.items() if i not in final}
+    return LabelWork(len(sizes), todo)
+
+
+def final_labels(labels: Mapping[int, Label], retries: int) -> set[int]:
+    """Ids of the structures whose label is final: good, or failed after ``retries`` reruns."""
+    return {i for i, label in labels.items() if label.status == "ok" or label.attempts > retries}
 
 
 def level_row_id(session: Session, level: LevelOfTheory) -> int:
@@ -37,7 +67,7 @@ def label_batch(
     with session_scope(ws.db_url) as session:
         level_id = level_row_id(session, level)
         labels = labels_at_level(session, structure_ids, level_id)
-        final = {i for i, label in labels.items() if label.status == "ok" or label.attempts > retries}
+        final = final_labels(labels, retries)
         todo = [s for s in structures_by_id(session, structure_ids) if s.id not in final]
         atoms = [ws.store.get_atoms(s.file) for s in todo]
         previous_attempts = {s.id: labels[s.id].attempts if s.id in labels else 0 for s in todo}

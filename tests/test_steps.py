@@ -114,7 +114,7 @@ def _label_on_one_worker(
 
     @flow
     def label_everything() -> dict:
-        return _label_all(ws, config, {i: len(a) for i, a in zip(ids, molecules, strict=True)})
+        return _label_all(ws, config, {CRASHING_LEVEL: {i: len(a) for i, a in zip(ids, molecules, strict=True)}})
 
     runner = DaskTaskRunner(**runner_arguments(execution, None))
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}), workers_from_a_fork_server():
@@ -147,6 +147,43 @@ def test_a_level_that_kills_every_worker_stops_being_rerun_alone(tmp_path, prefe
     assert all(labels[i].status == "failed" for i in ids)
     assert sum("KilledWorker" in e for e in errors) == LOST_IN_A_ROW_TO_STOP  # rerun alone, lost again
     assert sum("not run alone" in e for e in errors) == 2
+
+
+def test_only_structures_without_a_final_label_are_dealt_out_for_labelling(tmp_path):
+    """A good label, or a failure out of retries, is final at its level; the sampling MD's own
+    labels of periodic snapshots are not balanced into batches as if they were work."""
+    from mlipcamp.db.models import SampleMember, SampleSet
+    from mlipcamp.science.qm import LabelResult, get_level
+    from mlipcamp.tasks.label import level_row_id, record_labels, structures_to_label
+
+    url = sqlite_url(tmp_path / "db.sqlite")
+    init_db(url)
+    ws = Workspace(workdir=str(tmp_path), db_url=url, campaign_id=1)
+    argon = [Atoms("Ar2", positions=[[0, 0, 0], [0, 0, 3.0 + 0.1 * i]]) for i in range(4)]
+    crystal = Atoms("Ar4", scaled_positions=np.eye(4, 3) / 2, cell=np.eye(3) * 5.3, pbc=True)
+    good = LabelResult(True, -1.0, np.zeros((2, 3)), None, None, 0.1, "here")
+    bad = LabelResult(False, None, None, None, "SCF did not converge", 0.1, "here")
+    with session_scope(url) as session:
+        ids = [structure_row(session, ws.store, a, "cluster", {}).id for a in argon]
+        periodic = structure_row(session, ws.store, crystal, "periodic", {}).id
+        sample_set = SampleSet(key="k", liquid="Ar", potential="lj", settings={}, wall_time_s=0.0)
+        session.add(sample_set)
+        session.flush()
+        session.add_all(SampleMember(sample_set_id=sample_set.id, structure_id=i) for i in [*ids, periodic])
+        level_id = level_row_id(session, get_level("gfn2-xtb"))
+        # ids[0] good, ids[1] failed twice (final with 1 retry), ids[2] failed once (rerun), ids[3] never
+        record_labels(session, ws, level_id, ids[:3], [good, bad, bad], [1, 2, 1])
+        sample_set_id = sample_set.id
+
+    work = structures_to_label.fn(ws, [sample_set_id], ["cluster", "periodic"], ["gfn2-xtb", "pbe-d3bj/def2-svp"], 1)
+    assert work.todo == {
+        "gfn2-xtb": {ids[2]: 2, ids[3]: 2, periodic: 4},
+        "pbe-d3bj/def2-svp": {**dict.fromkeys(ids, 2), periodic: 4},
+    }
+    assert work.n_structures == 5 and work.n_final == 2
+    assert structures_to_label.fn(ws, [sample_set_id], ["periodic"], ["gfn2-xtb"], 1).todo == {
+        "gfn2-xtb": {periodic: 4}
+    }
 
 
 def test_a_batch_of_labels_is_written_at_once_and_a_label_stored_meanwhile_is_not_doubled(tmp_path, monkeypatch):
