@@ -147,6 +147,8 @@ ENERGY_UNITS = {"eV": 1.0, "Hartree": units.Hartree, "kcal/mol": units.kcal / un
 LENGTH_UNITS = {"Å": 1.0, "Bohr": units.Bohr}  # "Å" is U+00C5 (what ase.units and the docs use)
 KINDS = ("isolated_atom", "molecule", "cluster", "periodic")
 DATA_KINDS = ("cluster", "periodic")  # what models are trained on; a lone molecule is a 1-molecule cluster
+ISOLATED_ATOM = "IsolatedAtom"  # mace-torch's config_type of a free-atom reference frame (its E0)
+_STRESS_ASYMMETRY_TOL = 1e-3  # |s - s^T| allowed, relative to max |s|: numerical noise, not a misread
 
 
 def training_kind(structure_kind: str) -> str | None:
@@ -155,10 +157,6 @@ def training_kind(structure_kind: str) -> str | None:
     if structure_kind == "isolated_atom":
         return None
     return "cluster" if structure_kind == "molecule" else structure_kind
-
-
-ISOLATED_ATOM = "IsolatedAtom"  # mace-torch's config_type of a free-atom reference frame (its E0)
-_STRESS_ASYMMETRY_TOL = 1e-3  # |s - s^T| allowed, relative to max |s|: numerical noise, not a misread
 
 
 class DatasetFormatError(ValueError):
