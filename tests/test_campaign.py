@@ -24,6 +24,8 @@ def test_demo_loads_in_canonical_units():
     campaign = load_campaign(DEMO)
     liquid = campaign.liquids[0]
     assert liquid.temperature == 313.0 and liquid.pressure == 1.0 and liquid.density == 1.0
+    assert (liquid.packing_density("sampling"), liquid.packing_density("md")) == (1.0, 1.15)
+    assert liquid.model_copy(update={"md_density": None}).packing_density("md") == 1.0  # the default: density
     assert campaign.training.mace.r_max == 5.0
     assert campaign.md.timestep == 1.0 and campaign.md.barostat_damping == 500.0
     assert campaign.labelling.levels_of_theory == ["gfn2-xtb"]
@@ -85,6 +87,7 @@ def test_quantities_are_stored_exactly():
             "is a radical (1 unpaired electron)",
         ),
         (lambda d: d["sampling"].update(n_molecules=1), "sampling.n_molecules", "greater than or equal to 2"),
+        (lambda d: d["liquids"][0].update(md_density="0 g/cm^3"), "liquids[0].md_density", "must be positive"),
         (
             lambda d: d["labelling"].update(levels_of_theory=["b3lyp-d9"]),
             "labelling.levels_of_theory",

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ase.io import read
 from sqlalchemy import func, select
 
 from mlipcamp.db.engine import session_scope, sqlite_url
-from mlipcamp.db.models import Base, Model
+from mlipcamp.db.models import Base, LiquidBox, Model
 
 DEMO = Path(__file__).parents[1] / "configs" / "demo.yaml"
 MLIPCAMP = [sys.executable, "-c", "from mlipcamp.cli import main; main()"]
@@ -149,6 +150,11 @@ def test_reduced_demo_runs_and_resumes_without_recomputing(tmp_path):
         scan = [m for m in models.values() if m.purpose == "scan"]
         assert sorted(m.hyperparameters["num_channels"] for m in scan) == [4, 8]
         assert {m.dataset.size for m in scan} == {5}
+        for box in session.scalars(select(LiquidBox)):  # the demo packs its MD box at md_density
+            atoms = read(workdir / "store" / box.structure.file)
+            density = atoms.get_masses().sum() / atoms.get_volume() * 1.66053907  # amu/Å³ → g/cm³
+            assert (box.purpose, box.density_g_cm3) in {("sampling", 1.0), ("md", 1.15)}
+            assert density == pytest.approx(box.density_g_cm3, rel=1e-3)
 
     results = query("results", str(config), "--workdir", str(workdir), "--format", "csv")
     assert results.returncode == 0, results.stderr

@@ -80,6 +80,9 @@ class Liquid(StrictModel):
     md_molecules: int | None = Field(
         None, ge=2, description="molecules in this liquid's MD box (default md.n_molecules), e.g. for ~1000 atoms"
     )
+    md_density: Density | None = Field(
+        None, description="density at which the MD box is packed (default: density), e.g. near where the models settle"
+    )
 
     def counts(self, n_molecules: int) -> list[tuple[str, int]]:
         """(smiles, molecules) for a box of ``n_molecules`` following the mole ratios."""
@@ -93,6 +96,10 @@ class Liquid(StrictModel):
     def elements(self) -> frozenset[int]:
         """Atomic numbers of every species of the liquid."""
         return frozenset().union(*(atomic_numbers_of(c.smiles) for c in self.components))
+
+    def packing_density(self, purpose: Literal["sampling", "md"]) -> float:
+        """Density (g/cm³) at which the box of ``purpose`` is packed."""
+        return self.md_density if purpose == "md" and self.md_density is not None else self.density
 
     def box_edge_ang(self, n_molecules: int) -> float:
         """Edge (Å) of the cubic box of ``n_molecules`` at the packing density."""
